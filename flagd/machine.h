@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * machine.h — the state machine: applies one verified command to the store
+ * in one write transaction. It is deterministic: the outcome depends only
+ * on the store, the command, the actor and now_ms (which the caller stamps
+ * once; with consensus it travels in the log entry), never on the clock.
+ *
+ * The caller has already checked the signature and the timestamp skew
+ * (flagd_node). Inside the transaction the machine re-reads the key (it
+ * may have been removed), checks role and scope, records the nonce, runs
+ * the action, bumps the revision and appends the audit entry.
+ */
+#ifndef FLAGD_MACHINE_H
+#define FLAGD_MACHINE_H
+
+#include "store.h"
+
+typedef struct flagd_result {
+	int      code;      /* SLUICE_OK or SLUICE_E* */
+	char     msg[256];  /* the reason when code != OK, for the client */
+	bool     changed;   /* false: a no-op (same spec), no new revision */
+	uint64_t revision;  /* revision after the command */
+	/* Owned by the result when set; released by flagd_result_fini(). */
+	Sluice__V1__Rollout    *rollout; /* the rollout after the write */
+	Sluice__V1__AuditEntry *audit;   /* the entry appended */
+} flagd_result;
+
+void flagd_result_init(flagd_result *res);
+void flagd_result_fini(flagd_result *res);
+
+typedef struct flagd_machine_opts {
+	uint64_t nonce_ttl_ms; /* how long nonces are remembered: 2 x skew */
+} flagd_machine_opts;
+
+/*
+ * Applies cmd as actor (a key id). Always fills res; returns res->code.
+ * On any error nothing is written (the transaction is aborted).
+ */
+int flagd_machine_apply(flagd_store *s, const flagd_machine_opts *o,
+    const char *actor, const Sluice__V1__Command *cmd, uint64_t now_ms,
+    flagd_result *res);
+
+/*
+ * Seeds an empty key store from the authorized-keys file: when the store
+ * has no keys, writes all of keys in one revision audited as action
+ * "bootstrap" by actor "flagd". Otherwise does nothing. res as above.
+ */
+int flagd_machine_bootstrap_keys(flagd_store *s, const Sluice__V1__Key *keys,
+    size_t n, uint64_t now_ms, flagd_result *res);
+
+#endif /* FLAGD_MACHINE_H */
