@@ -36,7 +36,8 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 
-INCS := -Iproto -Iclients/include -Iclients/lib -Iflagd -I$(GEN)
+# Generated headers are system headers: their casts are not ours to fix.
+INCS := -Iproto -Iclients/include -Iclients/lib -Iflagd -isystem $(GEN)
 
 ifeq ($(VARIANT),release)
 OPT := -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong

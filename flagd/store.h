@@ -48,6 +48,13 @@ int      flagd_txn_set_revision(flagd_txn *t, uint64_t rev) SLUICE_NODISCARD;
 /* Convenience: the current revision through a short read txn. */
 uint64_t flagd_store_revision(flagd_store *s);
 
+/*
+ * The last consensus log index applied to this store (meta "applied"),
+ * 0 if never set; written in the same txn as the entry's effects.
+ */
+uint64_t flagd_txn_applied(flagd_txn *t);
+int      flagd_txn_set_applied(flagd_txn *t, uint64_t index) SLUICE_NODISCARD;
+
 /* Rollouts. get: ENOENT if absent. */
 int flagd_txn_get_rollout(flagd_txn *t, const char *name,
     Sluice__V1__Rollout **rp) SLUICE_NODISCARD;
@@ -88,13 +95,20 @@ int flagd_txn_nonce_use(flagd_txn *t, const uint8_t *nonce, size_t len,
 
 /*
  * Appends e under e->revision: seals it onto the chain (prev_hash, hash)
- * and advances the head. e->revision must be the txn's revision.
+ * and advances the head. e->revision must be the txn's revision (EINVAL
+ * otherwise). On success e->prev_hash and e->hash point at 32-byte
+ * buffers inside t, valid until t ends: copy e (sl_message_copy) before
+ * commit to keep it. Do not free them.
  */
 int flagd_txn_audit_append(flagd_txn *t, Sluice__V1__AuditEntry *e)
     SLUICE_NODISCARD;
+/* The entry of one revision; ENOENT if none. */
+int flagd_txn_get_audit(flagd_txn *t, uint64_t revision,
+    Sluice__V1__AuditEntry **ep) SLUICE_NODISCARD;
 /*
  * Entries with revision > after, optionally only for one rollout ("" or
- * NULL = all), at most limit; *morep says whether more follow.
+ * NULL = all), at most limit (0 = no limit); *morep says whether more
+ * follow. *esp is a malloc'd array (NULL when *np is 0).
  */
 int  flagd_txn_audit_list(flagd_txn *t, const char *rollout, uint64_t after,
      uint32_t limit, Sluice__V1__AuditEntry ***esp, size_t *np,

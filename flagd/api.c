@@ -1,0 +1,572 @@
+// SPDX-License-Identifier: MIT
+//
+// api.c — the REP side of flagd. Each context loops: receive a request,
+// decode it with a size limit, answer it, send the reply. Reads are served
+// from an LMDB read transaction on the nng thread that received them.
+// A write is handed to the node's writer and the context waits, without a
+// pending aio, until the writer's callback sends the reply.
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+
+#include "api.h"
+#include "codec.h"
+#include "envelope.h"
+
+#ifndef SLUICE_VERSION
+#define SLUICE_VERSION "0.1.0"
+#endif
+
+// Requests above SL_MAX_REQUEST_BYTES get an ETOOBIG reply; nng drops the
+// connection only above this hard cap, which bounds memory per request.
+#define API_RECV_MAX (1024u * 1024u)
+#define API_AUDIT_DEFAULT 500u
+#define API_AUDIT_MAX 5000u
+#define API_WAIT_DEFAULT_MS 5000u
+#define API_WAIT_MAX_MS 60000u
+
+typedef enum { CTX_RECV, CTX_WRITE, CTX_SEND } ctx_state;
+
+typedef struct api_ctx {
+	flagd_api *api;
+	nng_ctx    ctx;
+	nng_aio   *aio;
+	ctx_state  state;
+	uint64_t   request_id;
+	bool       open;
+} api_ctx;
+
+struct flagd_api {
+	flagd_node  *node;
+	nng_socket   sock;
+	bool         sock_open;
+	nng_listener listener;
+	api_ctx     *ctxs;
+	size_t       nctx;
+	size_t       ncap;
+};
+
+// ------------------------------------------------------------- replies
+
+static void
+reply_error(Sluice__V1__Reply *rep, Sluice__V1__Error *e, int code,
+    const char *msg)
+{
+	e->code           = (uint32_t) code;
+	e->message        = (char *) (uintptr_t) msg;
+	rep->result_case  = SLUICE__V1__REPLY__RESULT_ERROR;
+	rep->error        = e;
+}
+
+// Packs rep into a malloc'd buffer. On failure, packs a bare EINTERNAL.
+static int
+pack_reply(const Sluice__V1__Reply *rep, uint8_t **bufp, size_t *lenp)
+{
+	return (sl_pack(&rep->base, bufp, lenp));
+}
+
+static flagd_op
+op_of(const Sluice__V1__Request *req)
+{
+	switch (req->op_case) {
+	case SLUICE__V1__REQUEST__OP_WRITE:
+		return (FLAGD_OP_WRITE);
+	case SLUICE__V1__REQUEST__OP_GET:
+		return (FLAGD_OP_GET);
+	case SLUICE__V1__REQUEST__OP_LIST:
+		return (FLAGD_OP_LIST);
+	case SLUICE__V1__REQUEST__OP_SNAPSHOT:
+		return (FLAGD_OP_SNAPSHOT);
+	case SLUICE__V1__REQUEST__OP_AUDIT:
+		return (FLAGD_OP_AUDIT);
+	case SLUICE__V1__REQUEST__OP_KEYS:
+		return (FLAGD_OP_KEYS);
+	case SLUICE__V1__REQUEST__OP_INFO:
+		return (FLAGD_OP_INFO);
+	case SLUICE__V1__REQUEST__OP__NOT_SET:
+	case _SLUICE__V1__REQUEST__OP__CASE_IS_INT_SIZE:
+		break;
+	}
+	return (FLAGD_OP_INVALID);
+}
+
+// Answers a read request into rep. Everything rep points at is owned by
+// the caller's cleanup (*rsp/*esp/*ksp arrays), freed after packing.
+typedef struct read_scratch {
+	Sluice__V1__Rollout    **rs;
+	size_t                   nrs;
+	Sluice__V1__Rollout     *one;
+	Sluice__V1__AuditEntry **es;
+	size_t                   nes;
+	Sluice__V1__Key        **ks;
+	size_t                   nks;
+	char                     msg[256];
+} read_scratch;
+
+static void
+scratch_fini(read_scratch *s)
+{
+	flagd_rollouts_free(s->rs, s->nrs);
+	if (s->one != NULL) {
+		sluice__v1__rollout__free_unpacked(s->one, NULL);
+	}
+	flagd_audit_free(s->es, s->nes);
+	flagd_keys_free(s->ks, s->nks);
+}
+
+static int
+answer_read(flagd_node *node, const Sluice__V1__Request *req,
+    Sluice__V1__Reply *rep, read_scratch *s, Sluice__V1__RolloutList *list,
+    Sluice__V1__Snapshot *snap, Sluice__V1__AuditPage *page,
+    Sluice__V1__KeyList *keys, Sluice__V1__NodeInfo *info)
+{
+	flagd_txn *t;
+	int        rv;
+
+	if (req->min_revision > 0) {
+		uint64_t wait = req->header->deadline_ms;
+		if (wait == 0) {
+			wait = API_WAIT_DEFAULT_MS;
+		}
+		if (wait > API_WAIT_MAX_MS) {
+			wait = API_WAIT_MAX_MS;
+		}
+		if (flagd_node_wait_revision(node, req->min_revision, wait) !=
+		    SLUICE_OK) {
+			snprintf(s->msg, sizeof(s->msg),
+			    "revision %llu not reached within %llu ms",
+			    (unsigned long long) req->min_revision,
+			    (unsigned long long) wait);
+			return (SLUICE_ETIMEDOUT);
+		}
+	}
+	if (req->op_case == SLUICE__V1__REQUEST__OP_INFO) {
+		const flagd_config *cfg = flagd_node_config(node);
+		info->node_id           = cfg->node_id;
+		info->api_url           = cfg->api_url;
+		info->publish_url = (char *) (uintptr_t) flagd_node_publish_url(
+		    node);
+		info->version     = (char *) (uintptr_t) SLUICE_VERSION;
+		info->started_ms  = flagd_node_started_ms(node);
+		rep->result_case  = SLUICE__V1__REPLY__RESULT_INFO;
+		rep->info         = info;
+		rep->revision     = flagd_store_revision(flagd_node_store(node));
+		return (SLUICE_OK);
+	}
+	if ((rv = flagd_store_begin(flagd_node_store(node), false, &t)) !=
+	    SLUICE_OK) {
+		snprintf(s->msg, sizeof(s->msg), "store: %s",
+		    sluice_strerror(rv));
+		return (rv);
+	}
+	rep->revision = flagd_txn_revision(t);
+	switch (req->op_case) {
+	case SLUICE__V1__REQUEST__OP_GET: {
+		const char *name = req->get->name;
+		rv = flagd_txn_get_rollout(t, name, &s->one);
+		if (rv == SLUICE_ENOENT) {
+			snprintf(s->msg, sizeof(s->msg),
+			    "rollout \"%.64s\" not found", name);
+			break;
+		}
+		if (rv == SLUICE_OK) {
+			rep->result_case = SLUICE__V1__REPLY__RESULT_ROLLOUT;
+			rep->rollout     = s->one;
+		}
+		break;
+	}
+	case SLUICE__V1__REQUEST__OP_LIST:
+	case SLUICE__V1__REQUEST__OP_SNAPSHOT:
+		rv = flagd_txn_list_rollouts(t, &s->rs, &s->nrs);
+		if (rv != SLUICE_OK) {
+			break;
+		}
+		if (req->op_case == SLUICE__V1__REQUEST__OP_LIST) {
+			list->n_rollouts = s->nrs;
+			list->rollouts   = s->rs;
+			rep->result_case = SLUICE__V1__REPLY__RESULT_LIST;
+			rep->list        = list;
+		} else {
+			snap->revision   = rep->revision;
+			snap->n_rollouts = s->nrs;
+			snap->rollouts   = s->rs;
+			rep->result_case = SLUICE__V1__REPLY__RESULT_SNAPSHOT;
+			rep->snapshot    = snap;
+		}
+		break;
+	case SLUICE__V1__REQUEST__OP_AUDIT: {
+		uint32_t limit = req->audit->limit;
+		bool     more  = false;
+		if (limit == 0) {
+			limit = API_AUDIT_DEFAULT;
+		}
+		if (limit > API_AUDIT_MAX) {
+			limit = API_AUDIT_MAX;
+		}
+		rv = flagd_txn_audit_list(t, req->audit->rollout,
+		    req->audit->after_revision, limit, &s->es, &s->nes, &more);
+		if (rv == SLUICE_OK) {
+			page->n_entries  = s->nes;
+			page->entries    = s->es;
+			page->more       = more;
+			rep->result_case = SLUICE__V1__REPLY__RESULT_AUDIT;
+			rep->audit       = page;
+		}
+		break;
+	}
+	case SLUICE__V1__REQUEST__OP_KEYS:
+		rv = flagd_txn_list_keys(t, &s->ks, &s->nks);
+		if (rv == SLUICE_OK) {
+			keys->n_keys     = s->nks;
+			keys->keys       = s->ks;
+			rep->result_case = SLUICE__V1__REPLY__RESULT_KEYS;
+			rep->keys        = keys;
+		}
+		break;
+	case SLUICE__V1__REQUEST__OP_WRITE:
+	case SLUICE__V1__REQUEST__OP_INFO:
+	case SLUICE__V1__REQUEST__OP__NOT_SET:
+	case _SLUICE__V1__REQUEST__OP__CASE_IS_INT_SIZE:
+		snprintf(s->msg, sizeof(s->msg), "request names no operation");
+		rv = SLUICE_EPROTO;
+		break;
+	}
+	flagd_txn_abort(t);
+	if (rv != SLUICE_OK && s->msg[0] == '\0') {
+		snprintf(s->msg, sizeof(s->msg), "%s", sluice_strerror(rv));
+	}
+	return (rv);
+}
+
+// Validates the header; SLUICE_OK or an error with msg.
+static int
+check_header(const Sluice__V1__Request *req, char *msg, size_t len)
+{
+	if (req->header == NULL) {
+		snprintf(msg, len, "request has no header");
+		return (SLUICE_EPROTO);
+	}
+	if (req->header->api_version != SL_API_VERSION) {
+		snprintf(msg, len,
+		    "API version %u is not supported (flagd speaks %u)",
+		    req->header->api_version, SL_API_VERSION);
+		return (SLUICE_EVERSION);
+	}
+	return (SLUICE_OK);
+}
+
+// Handles a decoded read request, or a request that failed to decode
+// (req == NULL, code = decode error), into a packed reply.
+static int
+handle_read(flagd_node *node, const Sluice__V1__Request *req, int code,
+    uint8_t **bufp, size_t *lenp)
+{
+	flagd_metrics          *m   = flagd_node_metrics(node);
+	Sluice__V1__Reply       rep = SLUICE__V1__REPLY__INIT;
+	Sluice__V1__Error       err;
+	Sluice__V1__RolloutList list = SLUICE__V1__ROLLOUT_LIST__INIT;
+	Sluice__V1__Snapshot    snap = SLUICE__V1__SNAPSHOT__INIT;
+	Sluice__V1__AuditPage   page = SLUICE__V1__AUDIT_PAGE__INIT;
+	Sluice__V1__KeyList     keys = SLUICE__V1__KEY_LIST__INIT;
+	Sluice__V1__NodeInfo    info;
+	read_scratch            s;
+	int                     rv;
+
+	// The _INIT macros of messages with strings cast away const.
+	sluice__v1__error__init(&err);
+	sluice__v1__node_info__init(&info);
+	memset(&s, 0, sizeof(s));
+	rep.leader = true;
+	if (req == NULL) {
+		atomic_fetch_add(&m->bad_input, 1);
+		atomic_fetch_add(&m->requests[FLAGD_OP_INVALID], 1);
+		snprintf(s.msg, sizeof(s.msg),
+		    code == SLUICE_ETOOBIG
+		        ? "request exceeds the size limit"
+		        : "request is not a well-formed sluice message");
+		rv = code;
+	} else {
+		rep.request_id = req->header != NULL
+		    ? req->header->request_id
+		    : 0;
+		atomic_fetch_add(&m->requests[op_of(req)], 1);
+		if ((rv = check_header(req, s.msg, sizeof(s.msg))) ==
+		    SLUICE_OK) {
+			rv = answer_read(node, req, &rep, &s, &list, &snap,
+			    &page, &keys, &info);
+		} else {
+			atomic_fetch_add(&m->bad_input, 1);
+		}
+	}
+	if (rv != SLUICE_OK) {
+		flagd_metrics_count_error(m, rv);
+		rep.revision = atomic_load(&m->revision);
+		reply_error(&rep, &err, rv, s.msg);
+	}
+	rv = pack_reply(&rep, bufp, lenp);
+	scratch_fini(&s);
+	return (rv);
+}
+
+int
+flagd_api_handle_read(flagd_node *node, const void *buf, size_t len,
+    uint8_t **replyp, size_t *replylenp)
+{
+	Sluice__V1__Request *req = NULL;
+	int                  rv;
+
+	rv = sl_request_decode(buf, len, &req);
+	if (rv == SLUICE_OK && req->op_case == SLUICE__V1__REQUEST__OP_WRITE) {
+		sluice__v1__request__free_unpacked(req, NULL);
+		return (SLUICE_EINVAL);
+	}
+	rv = handle_read(node, rv == SLUICE_OK ? req : NULL, rv, replyp,
+	    replylenp);
+	if (req != NULL) {
+		sluice__v1__request__free_unpacked(req, NULL);
+	}
+	return (rv);
+}
+
+// ------------------------------------------------------------- contexts
+
+static void
+ctx_send(api_ctx *c, uint8_t *buf, size_t len)
+{
+	nng_msg *msg;
+
+	if (nng_msg_alloc(&msg, len) != 0) {
+		free(buf);
+		sl_log_err("api.alloc", "cannot allocate a reply");
+		c->state = CTX_RECV;
+		nng_ctx_recv(c->ctx, c->aio);
+		return;
+	}
+	memcpy(nng_msg_body(msg), buf, len);
+	free(buf);
+	nng_aio_set_msg(c->aio, msg);
+	c->state = CTX_SEND;
+	nng_ctx_send(c->ctx, c->aio);
+}
+
+static void
+write_done(void *arg, const flagd_result *res)
+{
+	api_ctx               *c    = arg;
+	flagd_metrics         *m    = flagd_node_metrics(c->api->node);
+	Sluice__V1__Reply      rep  = SLUICE__V1__REPLY__INIT;
+	Sluice__V1__Error      err;
+	Sluice__V1__WriteResult wr  = SLUICE__V1__WRITE_RESULT__INIT;
+	uint8_t               *buf;
+	size_t                 len;
+
+	sluice__v1__error__init(&err);
+	rep.request_id = c->request_id;
+	rep.leader     = true;
+	if (res->code == SLUICE_OK) {
+		rep.revision    = res->revision;
+		wr.changed      = res->changed;
+		wr.rollout      = res->rollout;
+		rep.result_case = SLUICE__V1__REPLY__RESULT_WRITE;
+		rep.write       = &wr;
+	} else {
+		rep.revision = atomic_load(&m->revision);
+		reply_error(&rep, &err, res->code, res->msg);
+	}
+	if (pack_reply(&rep, &buf, &len) != SLUICE_OK) {
+		sl_log_err("api.pack", "cannot pack a write reply");
+		c->state = CTX_RECV;
+		nng_ctx_recv(c->ctx, c->aio);
+		return;
+	}
+	ctx_send(c, buf, len);
+}
+
+static void
+handle_request(api_ctx *c, nng_msg *msg)
+{
+	flagd_node          *node = c->api->node;
+	flagd_metrics       *m    = flagd_node_metrics(node);
+	Sluice__V1__Request *req  = NULL;
+	uint8_t             *buf;
+	size_t               len;
+	int                  rv;
+
+	rv = sl_request_decode(nng_msg_body(msg), nng_msg_len(msg), &req);
+	if (rv == SLUICE_OK && req->op_case == SLUICE__V1__REQUEST__OP_WRITE) {
+		Sluice__V1__Reply rep = SLUICE__V1__REPLY__INIT;
+		Sluice__V1__Error err;
+		char              why[256];
+
+		sluice__v1__error__init(&err);
+
+		atomic_fetch_add(&m->requests[FLAGD_OP_WRITE], 1);
+		c->request_id = req->header != NULL ? req->header->request_id
+		                                    : 0;
+		why[0]        = '\0';
+		if ((rv = check_header(req, why, sizeof(why))) == SLUICE_OK) {
+			// The reply may be sent from the writer thread before
+			// flagd_node_write returns: set the state first and do
+			// not touch c after a successful hand-off.
+			c->state = CTX_WRITE;
+			rv       = flagd_node_write(
+                            node, req->write, write_done, c, why, sizeof(why));
+			if (rv == SLUICE_OK) {
+				sluice__v1__request__free_unpacked(req, NULL);
+				return;
+			}
+		} else {
+			atomic_fetch_add(&m->bad_input, 1);
+		}
+		flagd_metrics_count_error(m, rv);
+		rep.request_id = c->request_id;
+		rep.leader     = true;
+		rep.revision   = atomic_load(&m->revision);
+		reply_error(&rep, &err, rv, why);
+		rv = pack_reply(&rep, &buf, &len);
+		sluice__v1__request__free_unpacked(req, NULL);
+	} else {
+		rv = handle_read(node, rv == SLUICE_OK ? req : NULL, rv, &buf,
+		    &len);
+		if (req != NULL) {
+			sluice__v1__request__free_unpacked(req, NULL);
+		}
+	}
+	if (rv != SLUICE_OK) {
+		sl_log_err("api.pack", "cannot pack a reply");
+		c->state = CTX_RECV;
+		nng_ctx_recv(c->ctx, c->aio);
+		return;
+	}
+	ctx_send(c, buf, len);
+}
+
+static void
+ctx_cb(void *arg)
+{
+	api_ctx *c = arg;
+	nng_msg *msg;
+	int      rv;
+
+	switch (c->state) {
+	case CTX_RECV:
+		if ((rv = nng_aio_result(c->aio)) != 0) {
+			if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+				return;
+			}
+			nng_ctx_recv(c->ctx, c->aio);
+			return;
+		}
+		msg = nng_aio_get_msg(c->aio);
+		handle_request(c, msg);
+		nng_msg_free(msg);
+		return;
+	case CTX_SEND:
+		if ((rv = nng_aio_result(c->aio)) != 0) {
+			nng_msg_free(nng_aio_get_msg(c->aio));
+			if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+				return;
+			}
+		}
+		c->state = CTX_RECV;
+		nng_ctx_recv(c->ctx, c->aio);
+		return;
+	case CTX_WRITE:
+		// No aio is pending while a write is with the writer.
+		return;
+	}
+}
+
+int
+flagd_api_open(
+    flagd_api **ap, flagd_node *node, const char *url, size_t ncontexts)
+{
+	flagd_api *a;
+	int        rv;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		return (SLUICE_ENOMEM);
+	}
+	a->node = node;
+	if ((a->ctxs = calloc(ncontexts, sizeof(*a->ctxs))) == NULL) {
+		free(a);
+		return (SLUICE_ENOMEM);
+	}
+	a->ncap = ncontexts;
+	if ((rv = nng_rep0_open(&a->sock)) != 0) {
+		sl_log_err("api.open", "cannot open REP socket: %s",
+		    nng_strerror(rv));
+		rv = SLUICE_EINTERNAL;
+		goto fail;
+	}
+	a->sock_open = true;
+	(void) nng_socket_set_size(a->sock, NNG_OPT_RECVMAXSZ, API_RECV_MAX);
+	for (size_t i = 0; i < ncontexts; i++) {
+		api_ctx *c = &a->ctxs[i];
+		c->api     = a;
+		if (nng_aio_alloc(&c->aio, ctx_cb, c) != 0 ||
+		    nng_ctx_open(&c->ctx, a->sock) != 0) {
+			rv = SLUICE_ENOMEM;
+			goto fail;
+		}
+		c->open = true;
+		a->nctx++;
+	}
+	if ((rv = nng_listen(a->sock, url, &a->listener, 0)) != 0) {
+		sl_log_err("api.listen", "cannot listen on %s: %s", url,
+		    nng_strerror(rv));
+		rv = SLUICE_EIO;
+		goto fail;
+	}
+	for (size_t i = 0; i < a->nctx; i++) {
+		a->ctxs[i].state = CTX_RECV;
+		nng_ctx_recv(a->ctxs[i].ctx, a->ctxs[i].aio);
+	}
+	*ap = a;
+	return (SLUICE_OK);
+fail:
+	flagd_api_close(a);
+	return (rv);
+}
+
+void
+flagd_api_stop_listening(flagd_api *a)
+{
+	if (a != NULL && a->sock_open) {
+		nng_listener_close(a->listener);
+	}
+}
+
+void
+flagd_api_close(flagd_api *a)
+{
+	if (a == NULL) {
+		return;
+	}
+	// Stop every aio first, holding no lock their callbacks take; the
+	// callbacks see NNG_ECANCELED/NNG_ECLOSED and do not re-arm.
+	for (size_t i = 0; a->ctxs != NULL && i < a->ncap; i++) {
+		if (a->ctxs[i].aio != NULL) {
+			nng_aio_stop(a->ctxs[i].aio);
+		}
+	}
+	for (size_t i = 0; a->ctxs != NULL && i < a->ncap; i++) {
+		if (a->ctxs[i].open) {
+			nng_ctx_close(a->ctxs[i].ctx);
+		}
+	}
+	if (a->sock_open) {
+		nng_close(a->sock);
+	}
+	for (size_t i = 0; a->ctxs != NULL && i < a->ncap; i++) {
+		if (a->ctxs[i].aio != NULL) {
+			nng_aio_free(a->ctxs[i].aio);
+		}
+	}
+	free(a->ctxs);
+	free(a);
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * node.h — one flagd node: the store, the change stream and the write
+ * path. A write goes verify (caller's thread) -> queue -> the writer
+ * thread, which applies it in one LMDB transaction (machine.c), publishes
+ * it, and completes the caller's callback. The replication issue puts
+ * consensus between the queue and the apply; nothing else moves.
+ */
+#ifndef FLAGD_NODE_H
+#define FLAGD_NODE_H
+
+#include "config.h"
+#include "machine.h"
+#include "metrics.h"
+#include "store.h"
+
+typedef struct flagd_node flagd_node;
+
+/*
+ * Opens the store in cfg->data_dir (created if missing), seeds keys from
+ * cfg->authorized_keys when the key store is empty, opens the change
+ * stream and starts the writer thread. cfg is borrowed for the node's
+ * lifetime.
+ */
+int  flagd_node_open(flagd_node **np, const flagd_config *cfg)
+     SLUICE_NODISCARD;
+void flagd_node_close(flagd_node *n); /* NULL is a no-op */
+
+/*
+ * Called once per submitted write, on the writer thread, with the result
+ * (borrowed for the call). It must not block.
+ */
+typedef void (*flagd_write_cb)(void *arg, const flagd_result *res);
+
+/*
+ * Verifies a signed command (known key, signature, well-formed body,
+ * timestamp within the skew) on the caller's thread, then queues it.
+ * SLUICE_OK: cb will be called exactly once. Any other code: refused
+ * now, with a reason in err; cb is never called.
+ */
+int flagd_node_write(flagd_node *n, const Sluice__V1__SignedCommand *sc,
+    flagd_write_cb cb, void *arg, char *err, size_t errlen);
+
+/* Waits until the node has applied rev; SLUICE_OK or SLUICE_ETIMEDOUT. */
+int flagd_node_wait_revision(flagd_node *n, uint64_t rev, uint64_t timeout_ms);
+
+/* Refuses new writes (SLUICE_ECLOSED) and waits for queued ones. */
+void flagd_node_drain(flagd_node *n, uint64_t timeout_ms);
+
+flagd_store        *flagd_node_store(flagd_node *n);
+flagd_metrics      *flagd_node_metrics(flagd_node *n);
+const flagd_config *flagd_node_config(flagd_node *n);
+uint64_t            flagd_node_started_ms(flagd_node *n);
+/* The change-stream URL clients should dial. */
+const char *flagd_node_publish_url(flagd_node *n);
+
+#endif /* FLAGD_NODE_H */
