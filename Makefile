@@ -37,7 +37,8 @@ WARN += -Werror
 endif
 
 # Generated headers are system headers: their casts are not ours to fix.
-INCS := -Iproto -Iclients/include -Iclients/lib -Iflagd -isystem $(GEN)
+INCS := -Iproto -Iclients/include -Iclients/lib -Iflagd -Iclients/flagctl \
+	-Itests/fuzz -isystem $(GEN)
 
 ifeq ($(VARIANT),release)
 OPT := -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
@@ -101,6 +102,8 @@ ITEST_SRC := $(wildcard tests/integration/*.c)
 ITEST_BIN := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(ITEST_SRC))
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(B)/tests/fuzz/replay_%,$(FUZZ_SRC))
+# Keep replay objects: make would otherwise delete them as intermediates.
+.SECONDARY:
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 
@@ -158,7 +161,7 @@ $(B)/tests/unit/proto/%: $(B)/obj/tests/unit/proto/%.o $(LIBPROTO)
 
 $(B)/tests/unit/lib/%: $(B)/obj/tests/unit/lib/%.o $(LIBSLUICE)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka $(LIBS_NNG) $(LIBS_PROTO)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka -ljansson $(LIBS_NNG) $(LIBS_PROTO)
 
 $(B)/tests/unit/flagd/%: $(B)/obj/tests/unit/flagd/%.o $(FLAGD_OBJ) $(LIBPROTO)
 	@mkdir -p $(dir $@)
@@ -172,9 +175,9 @@ $(B)/tests/integration/%: $(B)/obj/tests/integration/%.o $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka $(LIBS_CTL)
 
-$(B)/tests/fuzz/replay_%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/replay_main.o $(FLAGD_OBJ) $(LIBSLUICE)
+$(B)/tests/fuzz/replay_%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/replay_main.o $(CTL_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_FLAGD) $(LIBS_CTL)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_CTL)
 
 $(B)/bench/%: $(B)/obj/bench/%.o $(LIBSLUICE)
 	@mkdir -p $(dir $@)

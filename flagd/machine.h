@@ -33,8 +33,14 @@ typedef struct flagd_machine_opts {
 } flagd_machine_opts;
 
 /*
- * Applies cmd as actor (a key id). Always fills res; returns res->code.
- * On any error nothing is written (the transaction is aborted).
+ * Applies cmd as actor (a key id). Always fills res (overwriting it: fini
+ * a previous result first); returns res->code. On any error nothing is
+ * written (the transaction is aborted) and res->revision is the current
+ * one. A no-op apply returns SLUICE_OK with changed = false, res->rollout
+ * set to the current rollout and no audit entry; its nonce is not kept.
+ * A command whose timestamp_ms + nonce_ttl_ms <= now_ms is refused with
+ * SLUICE_EEXPIRED (its nonce could not be remembered). nonce_ttl_ms 0
+ * means 2 x SL_DEFAULT_SKEW_MS.
  */
 int flagd_machine_apply(flagd_store *s, const flagd_machine_opts *o,
     const char *actor, const Sluice__V1__Command *cmd, uint64_t now_ms,
@@ -43,7 +49,9 @@ int flagd_machine_apply(flagd_store *s, const flagd_machine_opts *o,
 /*
  * Seeds an empty key store from the authorized-keys file: when the store
  * has no keys, writes all of keys in one revision audited as action
- * "bootstrap" by actor "flagd". Otherwise does nothing. res as above.
+ * "bootstrap" by actor "flagd". Otherwise (or when n is 0) does nothing.
+ * SLUICE_EINVAL when a key is malformed, listed twice, or none of them is
+ * an admin (nobody could ever manage keys). res as above.
  */
 int flagd_machine_bootstrap_keys(flagd_store *s, const Sluice__V1__Key *keys,
     size_t n, uint64_t now_ms, flagd_result *res);

@@ -331,6 +331,26 @@ bootstrap_keys(flagd_node *n)
 	return (rv);
 }
 
+// A store without keys refuses every write; say so once, at start.
+static void
+warn_if_keyless(flagd_node *n)
+{
+	flagd_txn        *t;
+	Sluice__V1__Key **ks = NULL;
+	size_t            nks = 0;
+
+	if (flagd_store_begin(n->store, false, &t) != SLUICE_OK) {
+		return;
+	}
+	if (flagd_txn_list_keys(t, &ks, &nks) == SLUICE_OK && nks == 0) {
+		sl_log_warn("keys.none",
+		    "the key store is empty: every write will be refused; "
+		    "start once with --authorized-keys FILE to seed it");
+	}
+	flagd_keys_free(ks, nks);
+	flagd_txn_abort(t);
+}
+
 int
 flagd_node_open(flagd_node **np, const flagd_config *cfg)
 {
@@ -374,6 +394,7 @@ flagd_node_open(flagd_node **np, const flagd_config *cfg)
 	if ((rv = bootstrap_keys(n)) != SLUICE_OK) {
 		goto fail;
 	}
+	warn_if_keyless(n);
 	n->applied = flagd_store_revision(n->store);
 	atomic_store(&n->metrics.revision, n->applied);
 	if ((rv = flagd_publish_open(&n->pub, cfg->publish_url, cfg->node_id,

@@ -77,7 +77,8 @@ mdb_to_sluice(int rc)
 		return (SLUICE_EIO);
 	default:
 		// The remaining MDB_* codes (bad txn, bad dbi, readers full,
-		// ...) mean misuse or exhausted limits: not the caller's input.
+		// ...) mean misuse or exhausted limits: not the caller's
+		// input.
 		return (rc > 0 ? SLUICE_EIO : SLUICE_EINTERNAL);
 	}
 }
@@ -255,8 +256,8 @@ store_dbis_open(flagd_store *s)
 }
 
 int
-flagd_store_open(flagd_store **sp, const char *dir,
-    const flagd_store_opts *opts)
+flagd_store_open(
+    flagd_store **sp, const char *dir, const flagd_store_opts *opts)
 {
 	flagd_store *s;
 	unsigned     flags = MDB_NOTLS;
@@ -281,13 +282,11 @@ flagd_store_open(flagd_store **sp, const char *dir,
 		s->env = NULL;
 		goto fail;
 	}
-	if ((rv = mdb_to_sluice(mdb_env_set_maxdbs(s->env, 8))) !=
-	        SLUICE_OK ||
+	if ((rv = mdb_to_sluice(mdb_env_set_maxdbs(s->env, 8))) != SLUICE_OK ||
 	    (rv = mdb_to_sluice(mdb_env_set_mapsize(s->env, map))) !=
 	        SLUICE_OK ||
-	    (rv = mdb_to_sluice(
-	         mdb_env_set_maxreaders(s->env, STORE_MAX_READERS))) !=
-	        SLUICE_OK) {
+	    (rv = mdb_to_sluice(mdb_env_set_maxreaders(
+	         s->env, STORE_MAX_READERS))) != SLUICE_OK) {
 		goto fail;
 	}
 	// MDB_NOTLS: read txns are tied to the flagd_txn, not to the thread,
@@ -399,8 +398,7 @@ flagd_store_revision(flagd_store *s)
 // ------------------------------------------------------------ rollouts
 
 int
-flagd_txn_get_rollout(flagd_txn *t, const char *name,
-    Sluice__V1__Rollout **rp)
+flagd_txn_get_rollout(flagd_txn *t, const char *name, Sluice__V1__Rollout **rp)
 {
 	ProtobufCMessage *m;
 	int               rv;
@@ -476,8 +474,8 @@ flagd_txn_put_rollout(flagd_txn *t, const Sluice__V1__Rollout *r)
 			goto fail;
 		}
 	}
-	if ((rv = db_put_msg(t, t->s->rollouts, name, nlen,
-	         &r->base)) != SLUICE_OK) {
+	if ((rv = db_put_msg(t, t->s->rollouts, name, nlen, &r->base)) !=
+	    SLUICE_OK) {
 		goto fail;
 	}
 	history_key(hkey, name, nlen, r->revision);
@@ -505,8 +503,8 @@ flagd_rollouts_free(Sluice__V1__Rollout **rs, size_t n)
 
 // Appends m to a growing array of messages.
 static int
-msgs_push(ProtobufCMessage ***ap, size_t *np, size_t *capp,
-    ProtobufCMessage *m)
+msgs_push(
+    ProtobufCMessage ***ap, size_t *np, size_t *capp, ProtobufCMessage *m)
 {
 	if (*np == *capp) {
 		size_t             cap = *capp == 0 ? 16 : *capp * 2;
@@ -579,8 +577,7 @@ fail:
 }
 
 int
-flagd_txn_list_rollouts(flagd_txn *t, Sluice__V1__Rollout ***rsp,
-    size_t *np)
+flagd_txn_list_rollouts(flagd_txn *t, Sluice__V1__Rollout ***rsp, size_t *np)
 {
 	ProtobufCMessage **a;
 	size_t             n;
@@ -602,8 +599,8 @@ flagd_txn_list_rollouts(flagd_txn *t, Sluice__V1__Rollout ***rsp,
 }
 
 int
-flagd_txn_rollout_at(flagd_txn *t, const char *name, uint64_t rev,
-    Sluice__V1__Rollout **rp)
+flagd_txn_rollout_at(
+    flagd_txn *t, const char *name, uint64_t rev, Sluice__V1__Rollout **rp)
 {
 	MDB_cursor       *c;
 	MDB_val           k;
@@ -619,8 +616,8 @@ flagd_txn_rollout_at(flagd_txn *t, const char *name, uint64_t rev,
 	}
 	k.mv_data = hkey;
 	k.mv_size = history_key(hkey, name, nlen, rev);
-	if ((rv = mdb_to_sluice(mdb_cursor_open(t->txn, t->s->history,
-	         &c))) != SLUICE_OK) {
+	if ((rv = mdb_to_sluice(mdb_cursor_open(t->txn, t->s->history, &c))) !=
+	    SLUICE_OK) {
 		return (rv);
 	}
 	// SET_RANGE lands on the first key >= name\0rev: that entry itself
@@ -628,7 +625,8 @@ flagd_txn_rollout_at(flagd_txn *t, const char *name, uint64_t rev,
 	// entry before it, if it still belongs to name.
 	rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
 	if (rc == MDB_SUCCESS &&
-	    !(k.mv_size == nlen + 9 && memcmp(k.mv_data, hkey, nlen + 9) == 0)) {
+	    !(k.mv_size == nlen + 9 &&
+	        memcmp(k.mv_data, hkey, nlen + 9) == 0)) {
 		rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
 	} else if (rc == MDB_NOTFOUND) {
 		rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
@@ -658,8 +656,7 @@ done:
 }
 
 int
-flagd_txn_flag_owner(flagd_txn *t, const char *flag, char *buf,
-    size_t buflen)
+flagd_txn_flag_owner(flagd_txn *t, const char *flag, char *buf, size_t buflen)
 {
 	MDB_val v;
 	int     rv;
@@ -711,8 +708,8 @@ flagd_txn_list_keys(flagd_txn *t, Sluice__V1__Key ***ksp, size_t *np)
 	size_t             n;
 	int                rv;
 
-	if ((rv = db_list_msgs(t, t->s->keys, &sluice__v1__key__descriptor,
-	         &a, &n)) != SLUICE_OK) {
+	if ((rv = db_list_msgs(t, t->s->keys, &sluice__v1__key__descriptor, &a,
+	         &n)) != SLUICE_OK) {
 		return (rv);
 	}
 	*ksp = (Sluice__V1__Key **) a;
@@ -739,8 +736,8 @@ nonce_purge(flagd_txn *t, uint64_t now_ms)
 	int         rc;
 	int         rv = SLUICE_OK;
 
-	if ((rv = mdb_to_sluice(mdb_cursor_open(t->txn, t->s->nonce_exp,
-	         &c))) != SLUICE_OK) {
+	if ((rv = mdb_to_sluice(
+	         mdb_cursor_open(t->txn, t->s->nonce_exp, &c))) != SLUICE_OK) {
 		return (rv);
 	}
 	rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
@@ -812,8 +809,7 @@ flagd_txn_nonce_use(flagd_txn *t, const uint8_t *nonce, size_t len,
 	}
 	be64_put(ekey, expires_ms);
 	memcpy(ekey + 8, nonce, len);
-	if ((rv = db_put(t, t->s->nonces, nonce, len, ekey, 8)) !=
-	    SLUICE_OK) {
+	if ((rv = db_put(t, t->s->nonces, nonce, len, ekey, 8)) != SLUICE_OK) {
 		return (rv);
 	}
 	return (db_put(t, t->s->nonce_exp, ekey, 8 + len, "", 0));
@@ -833,8 +829,8 @@ flagd_txn_audit_append(flagd_txn *t, Sluice__V1__AuditEntry *e)
 	if (e->revision == 0 || e->revision != flagd_txn_revision(t)) {
 		return (SLUICE_EINVAL);
 	}
-	rv = db_get(t, t->s->meta, META_AUDIT_HEAD, strlen(META_AUDIT_HEAD),
-	    &v);
+	rv = db_get(
+	    t, t->s->meta, META_AUDIT_HEAD, strlen(META_AUDIT_HEAD), &v);
 	if (rv == SLUICE_OK) {
 		if (v.mv_size != SL_HASH_BYTES) {
 			return (SLUICE_ECORRUPT);
@@ -858,8 +854,8 @@ flagd_txn_audit_append(flagd_txn *t, Sluice__V1__AuditEntry *e)
 }
 
 int
-flagd_txn_get_audit(flagd_txn *t, uint64_t revision,
-    Sluice__V1__AuditEntry **ep)
+flagd_txn_get_audit(
+    flagd_txn *t, uint64_t revision, Sluice__V1__AuditEntry **ep)
 {
 	ProtobufCMessage *m;
 	uint8_t           key[8];
@@ -946,4 +942,47 @@ void
 flagd_audit_free(Sluice__V1__AuditEntry **es, size_t n)
 {
 	msgs_free((ProtobufCMessage **) es, n);
+}
+
+// ------------------------------------------------------------ stats
+
+static int
+db_count(flagd_txn *t, MDB_dbi dbi, uint64_t *np)
+{
+	MDB_stat st;
+	int      rv;
+
+	if ((rv = mdb_to_sluice(mdb_stat(t->txn, dbi, &st))) != SLUICE_OK) {
+		return (rv);
+	}
+	*np = st.ms_entries;
+	return (SLUICE_OK);
+}
+
+int
+flagd_txn_stats(flagd_txn *t, flagd_store_stats *stp)
+{
+	flagd_store_stats st;
+	MDB_envinfo       info;
+	MDB_stat          es;
+	int               rv;
+
+	memset(&st, 0, sizeof(st));
+	if ((rv = db_count(t, t->s->rollouts, &st.rollouts)) != SLUICE_OK ||
+	    (rv = db_count(t, t->s->history, &st.history)) != SLUICE_OK ||
+	    (rv = db_count(t, t->s->flags, &st.flags)) != SLUICE_OK ||
+	    (rv = db_count(t, t->s->keys, &st.keys)) != SLUICE_OK ||
+	    (rv = db_count(t, t->s->audit, &st.audit)) != SLUICE_OK ||
+	    (rv = db_count(t, t->s->nonces, &st.nonces)) != SLUICE_OK) {
+		return (rv);
+	}
+	if ((rv = mdb_to_sluice(mdb_env_info(t->s->env, &info))) !=
+	        SLUICE_OK ||
+	    (rv = mdb_to_sluice(mdb_env_stat(t->s->env, &es))) != SLUICE_OK) {
+		return (rv);
+	}
+	st.map_size = info.me_mapsize;
+	st.map_used = (uint64_t) (info.me_last_pgno + 1) * es.ms_psize;
+	*stp        = st;
+	return (SLUICE_OK);
 }

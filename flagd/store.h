@@ -36,10 +36,10 @@ int  flagd_store_open(flagd_store **sp, const char *dir,
 void flagd_store_close(flagd_store *s); /* NULL is a no-op */
 
 /* One transaction. Read txns may run on any thread, concurrently. */
-int  flagd_store_begin(flagd_store *s, bool write, flagd_txn **tp)
-     SLUICE_NODISCARD;
+int flagd_store_begin(
+    flagd_store *s, bool write, flagd_txn **tp) SLUICE_NODISCARD;
 int  flagd_txn_commit(flagd_txn *t) SLUICE_NODISCARD; /* frees t */
-void flagd_txn_abort(flagd_txn *t);                  /* frees t; NULL ok */
+void flagd_txn_abort(flagd_txn *t);                   /* frees t; NULL ok */
 
 /* The committed revision as of this txn (0 for an empty store). */
 uint64_t flagd_txn_revision(flagd_txn *t);
@@ -55,35 +55,48 @@ uint64_t flagd_store_revision(flagd_store *s);
 uint64_t flagd_txn_applied(flagd_txn *t);
 int      flagd_txn_set_applied(flagd_txn *t, uint64_t index) SLUICE_NODISCARD;
 
+/* Entry counts per sub-database and map usage, for /metrics and tests. */
+typedef struct flagd_store_stats {
+	uint64_t rollouts;
+	uint64_t history;
+	uint64_t flags;
+	uint64_t keys;
+	uint64_t audit;
+	uint64_t nonces;
+	uint64_t map_size; /* bytes */
+	uint64_t map_used; /* bytes: pages in use x page size */
+} flagd_store_stats;
+
+int flagd_txn_stats(flagd_txn *t, flagd_store_stats *stp) SLUICE_NODISCARD;
+
 /* Rollouts. get: ENOENT if absent. */
-int flagd_txn_get_rollout(flagd_txn *t, const char *name,
-    Sluice__V1__Rollout **rp) SLUICE_NODISCARD;
+int flagd_txn_get_rollout(
+    flagd_txn *t, const char *name, Sluice__V1__Rollout **rp) SLUICE_NODISCARD;
 /*
  * Stores r as current, appends it to history under r->revision, and
  * updates the flag index: flag keys of the previous version are dropped,
  * r's flag keys point at r. The caller checked ownership beforehand.
  */
-int flagd_txn_put_rollout(flagd_txn *t, const Sluice__V1__Rollout *r)
-    SLUICE_NODISCARD;
+int flagd_txn_put_rollout(
+    flagd_txn *t, const Sluice__V1__Rollout *r) SLUICE_NODISCARD;
 /* All current rollouts in name order; *rsp malloc'd array of *np. */
-int  flagd_txn_list_rollouts(flagd_txn *t, Sluice__V1__Rollout ***rsp,
-     size_t *np) SLUICE_NODISCARD;
+int flagd_txn_list_rollouts(
+    flagd_txn *t, Sluice__V1__Rollout ***rsp, size_t *np) SLUICE_NODISCARD;
 void flagd_rollouts_free(Sluice__V1__Rollout **rs, size_t n);
 /* The rollout as it was at revision rev (latest history entry <= rev). */
 int flagd_txn_rollout_at(flagd_txn *t, const char *name, uint64_t rev,
     Sluice__V1__Rollout **rp) SLUICE_NODISCARD;
 /* Owner of a flag key into buf; ENOENT if no rollout has it. */
-int flagd_txn_flag_owner(flagd_txn *t, const char *flag, char *buf,
-    size_t buflen) SLUICE_NODISCARD;
+int flagd_txn_flag_owner(
+    flagd_txn *t, const char *flag, char *buf, size_t buflen) SLUICE_NODISCARD;
 
 /* Keys. */
-int  flagd_txn_get_key(flagd_txn *t, const char *id, Sluice__V1__Key **kp)
-     SLUICE_NODISCARD;
-int  flagd_txn_put_key(flagd_txn *t, const Sluice__V1__Key *k)
-     SLUICE_NODISCARD;
-int  flagd_txn_del_key(flagd_txn *t, const char *id) SLUICE_NODISCARD;
-int  flagd_txn_list_keys(flagd_txn *t, Sluice__V1__Key ***ksp, size_t *np)
-     SLUICE_NODISCARD;
+int flagd_txn_get_key(
+    flagd_txn *t, const char *id, Sluice__V1__Key **kp) SLUICE_NODISCARD;
+int flagd_txn_put_key(flagd_txn *t, const Sluice__V1__Key *k) SLUICE_NODISCARD;
+int flagd_txn_del_key(flagd_txn *t, const char *id) SLUICE_NODISCARD;
+int flagd_txn_list_keys(
+    flagd_txn *t, Sluice__V1__Key ***ksp, size_t *np) SLUICE_NODISCARD;
 void flagd_keys_free(Sluice__V1__Key **ks, size_t n);
 
 /*
@@ -100,8 +113,8 @@ int flagd_txn_nonce_use(flagd_txn *t, const uint8_t *nonce, size_t len,
  * buffers inside t, valid until t ends: copy e (sl_message_copy) before
  * commit to keep it. Do not free them.
  */
-int flagd_txn_audit_append(flagd_txn *t, Sluice__V1__AuditEntry *e)
-    SLUICE_NODISCARD;
+int flagd_txn_audit_append(
+    flagd_txn *t, Sluice__V1__AuditEntry *e) SLUICE_NODISCARD;
 /* The entry of one revision; ENOENT if none. */
 int flagd_txn_get_audit(flagd_txn *t, uint64_t revision,
     Sluice__V1__AuditEntry **ep) SLUICE_NODISCARD;

@@ -35,6 +35,13 @@ typedef struct sl_audit_verifier {
 void sl_audit_verifier_init(sl_audit_verifier *v);
 
 /*
+ * Starts a verifier in the middle of a chain: the next entry must have
+ * revision + 1 and prev_hash equal to head (an already-trusted hash).
+ */
+void sl_audit_verifier_resume(sl_audit_verifier *v, uint64_t revision,
+    const uint8_t head[SL_HASH_BYTES]);
+
+/*
  * Checks the next entry: revision is v->revision + 1, prev_hash equals
  * v->head, hash recomputes. SLUICE_OK advances v; SLUICE_ECORRUPT leaves
  * v unchanged and points *whyp at a static reason.

@@ -16,14 +16,19 @@
  * caller with SLUICE__V1__SIGNED_COMMAND__INIT). out->body.data,
  * out->signature.data and out->key_id are malloc'd; release them with
  * sl_signed_command_clear(). cmd's nonce, when set by this call, is
- * malloc'd too and freed by sl_command_clear_nonce().
+ * malloc'd too and freed by sl_command_clear_nonce(). Returns SLUICE_OK,
+ * EINVAL (no action set), ETOOBIG (packed body above SL_MAX_COMMAND_BYTES)
+ * or ENOMEM; on failure cmd is left as it was given.
  */
 int  sl_command_seal(const sl_secret *k, Sluice__V1__Command *cmd,
      Sluice__V1__SignedCommand *out) SLUICE_NODISCARD;
 void sl_signed_command_clear(Sluice__V1__SignedCommand *sc);
 void sl_command_clear_nonce(Sluice__V1__Command *cmd);
 
-/* Signature check only. SLUICE_OK or SLUICE_EBADSIG. */
+/*
+ * Signature check only. SLUICE_OK or SLUICE_EBADSIG; SLUICE_ETOOBIG for a
+ * body above SL_MAX_COMMAND_BYTES (never signed by sl_command_seal).
+ */
 int sl_command_verify(const Sluice__V1__SignedCommand *sc, const uint8_t *pk,
     size_t pklen) SLUICE_NODISCARD;
 

@@ -11,8 +11,8 @@ SLUICE_API const char *
 sluice_strerror(int code)
 {
 	switch (code) {
-#define ERR_MSG_(name, num, msg)                                             \
-	case num:                                                            \
+#define ERR_MSG_(name, num, msg) \
+	case num:                \
 		return (msg);
 		SLUICE_ERRORS(ERR_MSG_)
 #undef ERR_MSG_
@@ -25,8 +25,8 @@ SLUICE_API const char *
 sluice_errname(int code)
 {
 	switch (code) {
-#define ERR_NAME_(name, num, msg)                                            \
-	case num:                                                            \
+#define ERR_NAME_(name, num, msg) \
+	case num:                 \
 		return (#name);
 		SLUICE_ERRORS(ERR_NAME_)
 #undef ERR_NAME_

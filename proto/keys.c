@@ -23,8 +23,7 @@
 // Room for the magic, an id, 88 base64 characters and the separators.
 #define SECRET_LINE_MAX 256u
 
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -43,8 +42,8 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
 static bool
 is_space(char c)
 {
-	return (c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
-	    c == '\v' || c == '\f');
+	return (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
+	    c == '\f');
 }
 
 // Splits s in place into at most max whitespace-separated tokens and
@@ -135,6 +134,29 @@ sl_secret_generate(sl_secret **kp, const char *id)
 	return (SLUICE_OK);
 }
 
+int
+sl_secret_from_seed(sl_secret **kp, const char *id, const uint8_t seed[32])
+{
+	sl_secret *k;
+	int        rv;
+
+	if (kp == NULL || seed == NULL || !sl_key_id_valid(id)) {
+		return (SLUICE_EINVAL);
+	}
+	if ((rv = sl_crypto_init()) != SLUICE_OK) {
+		return (rv);
+	}
+	if ((k = secret_alloc(id)) == NULL) {
+		return (SLUICE_ENOMEM);
+	}
+	if (crypto_sign_seed_keypair(k->pk, k->sk, seed) != 0) {
+		sl_secret_free(k);
+		return (SLUICE_EINTERNAL);
+	}
+	*kp = k;
+	return (SLUICE_OK);
+}
+
 void
 sl_secret_free(sl_secret *k)
 {
@@ -161,13 +183,15 @@ secret_parse(char *line, sl_secret **kp, char *err, size_t errlen)
 
 	n = tokenize(line, tok, 3);
 	if (n != 3 || strcmp(tok[0], SECRET_MAGIC) != 0) {
-		seterr(err, errlen, "not a sluice secret key file "
-		                    "(want \"" SECRET_MAGIC " ID BASE64\")");
+		seterr(err, errlen,
+		    "not a sluice secret key file "
+		    "(want \"" SECRET_MAGIC " ID BASE64\")");
 		return (SLUICE_EINVAL);
 	}
 	if (!sl_key_id_valid(tok[1])) {
-		seterr(err, errlen, "key id is not valid "
-		                    "(want [A-Za-z0-9._@-]{1,63})");
+		seterr(err, errlen,
+		    "key id is not valid "
+		    "(want [A-Za-z0-9._@-]{1,63})");
 		return (SLUICE_EINVAL);
 	}
 	if ((k = secret_alloc(tok[1])) == NULL) {
@@ -194,8 +218,9 @@ secret_parse(char *line, sl_secret **kp, char *err, size_t errlen)
 	}
 	if (sodium_memcmp(pk, k->sk + crypto_sign_SEEDBYTES, sizeof(pk)) !=
 	    0) {
-		seterr(err, errlen, "secret key is inconsistent "
-		                    "(public half does not match the seed)");
+		seterr(err, errlen,
+		    "secret key is inconsistent "
+		    "(public half does not match the seed)");
 		rv = SLUICE_EINVAL;
 		goto fail;
 	}
@@ -225,8 +250,10 @@ sl_secret_load(sl_secret **kp, const char *path, char *err, size_t errlen)
 		return (rv);
 	}
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
-		return (errno == ENOENT ? SLUICE_ENOENT : SLUICE_EIO);
+		int e = errno; // seterr() may change errno
+
+		seterr(err, errlen, "%s: %s", path, strerror(e));
+		return (e == ENOENT ? SLUICE_ENOENT : SLUICE_EIO);
 	}
 	if (fstat(fd, &st) != 0) {
 		seterr(err, errlen, "%s: %s", path, strerror(errno));
@@ -295,7 +322,7 @@ sl_secret_save(const sl_secret *k, const char *path)
 
 	if ((fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600)) <
 	    0) {
-		rv = errno == EEXIST ? SLUICE_EEXIST
+		rv = errno == EEXIST  ? SLUICE_EEXIST
 		    : errno == ENOENT ? SLUICE_ENOENT
 		                      : SLUICE_EIO;
 		sodium_free(line);
@@ -336,8 +363,8 @@ fail:
 
 // Builds ctx || '\0' || msg in a fresh buffer, freed by the caller.
 static int
-signed_bytes(const char *ctx, const void *msg, size_t len, uint8_t **bufp,
-    size_t *lenp)
+signed_bytes(
+    const char *ctx, const void *msg, size_t len, uint8_t **bufp, size_t *lenp)
 {
 	size_t   clen = strlen(ctx);
 	uint8_t *buf;
@@ -419,8 +446,8 @@ sl_pubkey_base64(const uint8_t pk[32], char *buf, size_t buflen)
 		return;
 	}
 	if (pk == NULL ||
-	    buflen < sodium_base64_ENCODED_LEN(32,
-	                 sodium_base64_VARIANT_ORIGINAL)) {
+	    buflen < sodium_base64_ENCODED_LEN(
+	                 32, sodium_base64_VARIANT_ORIGINAL)) {
 		buf[0] = '\0';
 		return;
 	}
@@ -441,7 +468,8 @@ sl_role_name(Sluice__V1__Role role)
 {
 	int r = (int) role;
 
-	if (r < 0 || (size_t) r >= sizeof(role_names) / sizeof(role_names[0])) {
+	if (r < 0 ||
+	    (size_t) r >= sizeof(role_names) / sizeof(role_names[0])) {
 		return ("unknown");
 	}
 	return (role_names[r]);
@@ -547,22 +575,22 @@ free_str(char *s)
 void
 sl_key_clear(Sluice__V1__Key *k)
 {
-	Sluice__V1__Key init = SLUICE__V1__KEY__INIT;
-
 	if (k == NULL) {
 		return;
 	}
 	free_str(k->id);
 	free_str(k->scope);
 	free(k->public_key.data);
-	*k = init;
+	// The generated init function, not the INIT macro: the macro casts
+	// away const and trips -Wcast-qual under clang.
+	sluice__v1__key__init(k);
 }
 
 int
-sl_authkey_parse(const char *line, Sluice__V1__Key *k, char *err,
-    size_t errlen)
+sl_authkey_parse(
+    const char *line, Sluice__V1__Key *k, char *err, size_t errlen)
 {
-	Sluice__V1__Key  nk = SLUICE__V1__KEY__INIT;
+	Sluice__V1__Key  nk;
 	Sluice__V1__Role role;
 	char            *copy;
 	char            *tok[4];
@@ -574,6 +602,7 @@ sl_authkey_parse(const char *line, Sluice__V1__Key *k, char *err,
 	if (line == NULL || k == NULL) {
 		return (SLUICE_EINVAL);
 	}
+	sluice__v1__key__init(&nk);
 	if ((copy = strdup(line)) == NULL) {
 		return (SLUICE_ENOMEM);
 	}
@@ -598,7 +627,8 @@ sl_authkey_parse(const char *line, Sluice__V1__Key *k, char *err,
 	}
 	if (!sl_key_id_valid(tok[1])) {
 		seterr(err, errlen,
-		    "key id \"%.64s\" is not valid (want [A-Za-z0-9._@-]{1,63})",
+		    "key id \"%.64s\" is not valid (want "
+		    "[A-Za-z0-9._@-]{1,63})",
 		    tok[1]);
 		rv = SLUICE_EINVAL;
 		goto fail;
@@ -609,8 +639,9 @@ sl_authkey_parse(const char *line, Sluice__V1__Key *k, char *err,
 	if (sodium_base642bin(pk, sizeof(pk), tok[2], strlen(tok[2]), NULL,
 	        &binlen, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
 	    binlen != sizeof(pk)) {
-		seterr(err, errlen, "key \"%s\": public key is not base64 of "
-		                    "32 bytes",
+		seterr(err, errlen,
+		    "key \"%s\": public key is not base64 of "
+		    "32 bytes",
 		    tok[1]);
 		rv = SLUICE_EINVAL;
 		goto fail;
@@ -636,7 +667,8 @@ fail:
 int
 sl_authkey_format(const Sluice__V1__Key *k, char *buf, size_t buflen)
 {
-	char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
+	char
+	    b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
 	const char *scope;
 	int         n;
 
@@ -646,8 +678,8 @@ sl_authkey_format(const Sluice__V1__Key *k, char *buf, size_t buflen)
 	}
 	sl_pubkey_base64(k->public_key.data, b64, sizeof(b64));
 	scope = k->scope != NULL ? k->scope : "";
-	n     = snprintf(buf, buflen, "%s %s %s%s%s", sl_role_name(k->role),
-            k->id, b64, scope[0] != '\0' ? " " : "", scope);
+	n = snprintf(buf, buflen, "%s %s %s%s%s", sl_role_name(k->role), k->id,
+	    b64, scope[0] != '\0' ? " " : "", scope);
 	if (n < 0 || (size_t) n >= buflen) {
 		buf[0] = '\0';
 		return (SLUICE_EINVAL);
@@ -672,11 +704,11 @@ sl_authkeys_load(const char *path, Sluice__V1__Key **keysp, size_t *np,
     char *err, size_t errlen)
 {
 	FILE            *f;
-	char            *line = NULL;
-	size_t           cap  = 0;
-	Sluice__V1__Key *keys = NULL;
-	size_t           n    = 0;
-	size_t           kcap = 0;
+	char            *line   = NULL;
+	size_t           cap    = 0;
+	Sluice__V1__Key *keys   = NULL;
+	size_t           n      = 0;
+	size_t           kcap   = 0;
 	unsigned         lineno = 0;
 	char             why[256];
 	int              rv;
@@ -685,12 +717,15 @@ sl_authkeys_load(const char *path, Sluice__V1__Key **keysp, size_t *np,
 		return (SLUICE_EINVAL);
 	}
 	if ((f = fopen(path, "re")) == NULL) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
-		return (errno == ENOENT ? SLUICE_ENOENT : SLUICE_EIO);
+		int e = errno; // seterr() may change errno
+
+		seterr(err, errlen, "%s: %s", path, strerror(e));
+		return (e == ENOENT ? SLUICE_ENOENT : SLUICE_EIO);
 	}
 	for (;;) {
-		Sluice__V1__Key k = SLUICE__V1__KEY__INIT;
+		Sluice__V1__Key k;
 
+		sluice__v1__key__init(&k);
 		errno = 0;
 		if (getline(&line, &cap, f) < 0) {
 			if (ferror(f)) {

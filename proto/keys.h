@@ -26,6 +26,13 @@ typedef struct sl_secret {
 int sl_secret_generate(sl_secret **kp, const char *id) SLUICE_NODISCARD;
 
 /*
+ * The key pair derived from a 32-byte seed (crypto_sign_seed_keypair):
+ * deterministic, for tests and known-answer vectors. EINVAL for a bad id.
+ */
+int sl_secret_from_seed(sl_secret **kp, const char *id,
+    const uint8_t seed[32]) SLUICE_NODISCARD;
+
+/*
  * Loads a secret key file. EINVAL (bad format, with a log-free reason in
  * err), EIO (unreadable), ENOENT (missing). Warns (sl_log_warn) if the
  * file is readable by group or others.
@@ -43,7 +50,10 @@ void sl_secret_free(sl_secret *k);
 int sl_sign(const sl_secret *k, const char *ctx, const void *msg,
     size_t len, uint8_t sig[SLUICE_SIG_BYTES]) SLUICE_NODISCARD;
 
-/* SLUICE_OK or SLUICE_EBADSIG (also for a wrong-length sig or pk). */
+/*
+ * SLUICE_OK or SLUICE_EBADSIG (also for a wrong-length sig or pk);
+ * SLUICE_ENOMEM if ctx || '\0' || msg cannot be buffered.
+ */
 int sl_verify(const uint8_t *pk, size_t pklen, const char *ctx,
     const void *msg, size_t len, const uint8_t *sig, size_t siglen)
     SLUICE_NODISCARD;

@@ -137,8 +137,8 @@ sl_now_ms(void)
 	struct timespec ts;
 
 	(void) clock_gettime(CLOCK_REALTIME, &ts);
-	return ((uint64_t) ts.tv_sec * 1000u +
-	    (uint64_t) ts.tv_nsec / 1000000u);
+	return (
+	    (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u);
 }
 
 uint64_t

@@ -1,0 +1,62 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# bench/run.sh B [bench_flagd options] — run by `make bench`. Starts one
+# flagd with fsync on (deploy/local/flagd-local.sh), its data on the real
+# disk under build/, runs bench_flagd against it, prints the figures and
+# stops the flagd it started. It prints; it never judges the numbers.
+set -eu
+
+B=${1:?usage: bench/run.sh BUILD_DIR [bench_flagd options]}
+shift
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+case "$B" in /*) ;; *) B=$ROOT/$B ;; esac
+LOCAL=$ROOT/deploy/local/flagd-local.sh
+RUN=$ROOT/build/bench-run
+
+[ -x "$B/bench/bench_flagd" ] || {
+	echo "bench: no $B/bench/bench_flagd (run: make bench)" >&2
+	exit 1
+}
+
+# A previous run that was killed may have left its flagd behind.
+if [ -f "$RUN/env" ]; then
+	"$LOCAL" down "$RUN" || true
+fi
+rm -rf "$RUN"
+mkdir -p "$RUN"
+
+# fsync figures mean nothing on tmpfs: say what the data sits on.
+fstype=$(stat -f -c %T "$RUN")
+dev=$(df -P "$RUN" | awk 'NR == 2 { print $1 }')
+rot=""
+name=$(basename "$dev")
+for d in "/sys/class/block/$name" "/sys/class/block/$name/.."; do
+	if [ -r "$d/queue/rotational" ]; then
+		# Virtual disks often claim to be rotational: report, not judge.
+		rot=" (rotational=$(cat "$d/queue/rotational"))"
+		break
+	fi
+done
+DISK="$fstype on $dev$rot"
+case "$fstype" in
+tmpfs | ramfs)
+	echo "bench: WARNING: $RUN is on $fstype; fsync costs nothing there" >&2
+	;;
+esac
+CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+
+echo "bench: machine: $(nproc) CPUs (${CPU:-unknown CPU}), $(uname -sr)"
+echo "bench: data dir $RUN on $DISK"
+
+trap '"$LOCAL" down "$RUN" >/dev/null || true' EXIT
+trap 'exit 130' INT TERM
+# fsync on whatever the caller's environment says; a short heartbeat so
+# the 100 subscribers are known to be connected sooner.
+FLAGD_NOSYNC=false FLAGD_HEARTBEAT_MS=200 FLAGD_LOG_LEVEL=warn \
+	SLUICE_BUILD=$B "$LOCAL" up "$RUN" >/dev/null
+. "$RUN/env"
+echo "bench: flagd pid $FLAGD_PID, api $SLUICE_SERVER, changes $SLUICE_PUBLISH"
+
+"$B/bench/bench_flagd" --api "$SLUICE_SERVER" --publish "$SLUICE_PUBLISH" \
+	--key "$SLUICE_KEY" --disk "$DISK" "$@"
