@@ -238,6 +238,7 @@ ctl_cmd_watch(ctl *c, int argc, char **argv)
 	uint64_t           timeout_s  = 0;
 	uint64_t           seen       = 0;
 	uint64_t           last       = 0;
+	uint64_t           hb_pending = 0;
 	uint64_t           deadline   = 0;
 	uint64_t           heard;
 	uint64_t           now;
@@ -391,10 +392,14 @@ ctl_cmd_watch(ctl *c, int argc, char **argv)
 		    ev->heartbeat != NULL) {
 			const Sluice__V1__Heartbeat *hb = ev->heartbeat;
 
-			if (hb->revision > last) {
-				report_gap(c, last + 1, hb->revision);
-				last = hb->revision;
+			// A heartbeat may overtake the change it counts, so
+			// a heartbeat ahead of us is only a gap if the next
+			// heartbeat finds the changes still missing.
+			if (hb_pending > last) {
+				report_gap(c, last + 1, hb_pending);
+				last = hb_pending;
 			}
+			hb_pending = hb->revision > last ? hb->revision : 0;
 			if (heartbeats && c->json) {
 				emit_json(json_pack("{s:s, s:I, s:I, s:I}",
 				    "type", "heartbeat", "revision",
