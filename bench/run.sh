@@ -27,7 +27,9 @@ rm -rf "$RUN"
 mkdir -p "$RUN"
 
 # fsync figures mean nothing on tmpfs: say what the data sits on.
-fstype=$(stat -f -c %T "$RUN")
+# (df -T says ext4 where stat -f can only say ext2/ext3.)
+fstype=$(df -PT "$RUN" | awk 'NR == 2 { print $2 }')
+[ -n "$fstype" ] || fstype=$(stat -f -c %T "$RUN")
 dev=$(df -P "$RUN" | awk 'NR == 2 { print $1 }')
 rot=""
 name=$(basename "$dev")

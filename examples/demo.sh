@@ -39,9 +39,16 @@ fail() {
 	echo "demo: $*" >&2
 	exit 1
 }
-# Shows and runs one flagctl command.
+# Shows (arguments with spaces quoted) and runs one flagctl command.
 ctl() {
-	echo "\$ flagctl $*"
+	line='$ flagctl'
+	for a in "$@"; do
+		case "$a" in
+		*" "*) line="$line \"$a\"" ;;
+		*) line="$line $a" ;;
+		esac
+	done
+	echo "$line"
 	"$FLAGCTL" "$@"
 }
 # Runs flagctl quietly (for values the demo checks or tabulates).

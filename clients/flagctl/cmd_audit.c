@@ -22,11 +22,13 @@ static int
 audit_page(ctl *c, const char *rollout, uint64_t after, uint32_t limit,
     Sluice__V1__Reply **repp)
 {
-	Sluice__V1__Request    req = SLUICE__V1__REQUEST__INIT;
-	Sluice__V1__AuditQuery q   = SLUICE__V1__AUDIT_QUERY__INIT;
+	Sluice__V1__Request    req;
+	Sluice__V1__AuditQuery q;
 	int                    rv;
 
-	q.rollout        = (char *) (uintptr_t) (rollout != NULL ? rollout : "");
+	sluice__v1__request__init(&req);
+	sluice__v1__audit_query__init(&q);
+	q.rollout = (char *) (uintptr_t) (rollout != NULL ? rollout : "");
 	q.after_revision = after;
 	q.limit          = limit;
 	req.op_case      = SLUICE__V1__REQUEST__OP_AUDIT;
@@ -96,15 +98,16 @@ ring_push(ring *r, const Sluice__V1__AuditEntry *e)
 
 // Collects entries after `after` (optionally of one rollout) into r.
 static int
-collect(ctl *c, const char *rollout, uint64_t after, ring *r,
-    uint64_t *revp, Sluice__V1__Reply **errp)
+collect(ctl *c, const char *rollout, uint64_t after, ring *r, uint64_t *revp,
+    Sluice__V1__Reply **errp)
 {
 	Sluice__V1__Reply *rep = NULL;
 	size_t             i;
 	int                rv;
 
 	for (;;) {
-		if ((rv = audit_page(c, rollout, after, 0, &rep)) != SLUICE_OK) {
+		if ((rv = audit_page(c, rollout, after, 0, &rep)) !=
+		    SLUICE_OK) {
 			*errp = rep;
 			return (rv);
 		}
@@ -154,7 +157,8 @@ print_entries(ctl *c, const ring *r, uint64_t revision, const char *empty)
 		    json_object_set_new(top, "entries", arr);
 		if (bad) {
 			json_decref(top);
-			return (ctl_fail(c, "%s", sluice_strerror(SLUICE_ENOMEM)));
+			return (
+			    ctl_fail(c, "%s", sluice_strerror(SLUICE_ENOMEM)));
 		}
 		if ((rv = ctl_json_print(top)) != SLUICE_OK) {
 			return (ctl_fail(c, "%s", sluice_strerror(rv)));
@@ -232,8 +236,8 @@ ctl_cmd_history(ctl *c, int argc, char **argv)
 		return (ctl_usage(c, "missing ROLLOUT"));
 	}
 	if (argc - optind > 1) {
-		return (ctl_usage(c, "unexpected argument '%s'",
-		    argv[optind + 1]));
+		return (ctl_usage(
+		    c, "unexpected argument '%s'", argv[optind + 1]));
 	}
 	memset(&r, 0, sizeof(r));
 	r.keep = limit;
@@ -269,8 +273,7 @@ static const char audit_usage[] =
     "                      {ok, entries, revision, head[, bad_revision,\n"
     "                      reason]}\n";
 
-static int
-audit_verify(ctl *c, int argc, char **argv);
+static int audit_verify(ctl *c, int argc, char **argv);
 
 int
 ctl_cmd_audit(ctl *c, int argc, char **argv)
@@ -309,7 +312,8 @@ ctl_cmd_audit(ctl *c, int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		return (ctl_usage(c, "unexpected argument '%s'", argv[optind]));
+		return (
+		    ctl_usage(c, "unexpected argument '%s'", argv[optind]));
 	}
 	memset(&r, 0, sizeof(r));
 	r.keep = limit;
@@ -353,10 +357,10 @@ verify_result(ctl *c, bool ok, const sl_audit_verifier *v, uint64_t server,
 		o = json_object();
 		if (o == NULL ||
 		    json_object_set_new(o, "ok", json_boolean(ok)) ||
-		    json_object_set_new(o, "entries",
-		        json_integer((json_int_t) v->count)) ||
-		    json_object_set_new(o, "revision",
-		        json_integer((json_int_t) server)) ||
+		    json_object_set_new(
+		        o, "entries", json_integer((json_int_t) v->count)) ||
+		    json_object_set_new(
+		        o, "revision", json_integer((json_int_t) server)) ||
 		    json_object_set_new(o, "head", json_string(head)) ||
 		    (!ok &&
 		        (json_object_set_new(o, "bad_revision",
@@ -370,8 +374,9 @@ verify_result(ctl *c, bool ok, const sl_audit_verifier *v, uint64_t server,
 			return (ctl_fail(c, "%s", sluice_strerror(rv)));
 		}
 	} else if (ok) {
-		printf("audit chain verified: %llu entries, revisions 1..%llu, "
-		       "head %s\n",
+		printf(
+		    "audit chain verified: %llu entries, revisions 1..%llu, "
+		    "head %s\n",
 		    (unsigned long long) v->count,
 		    (unsigned long long) v->revision, head);
 	}
@@ -410,7 +415,8 @@ audit_verify(ctl *c, int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		return (ctl_usage(c, "unexpected argument '%s'", argv[optind]));
+		return (
+		    ctl_usage(c, "unexpected argument '%s'", argv[optind]));
 	}
 	if ((rv = ctl_connect(c)) != SLUICE_OK) {
 		return (ctl_fail_call(c, rv, NULL, NULL));
@@ -460,8 +466,8 @@ audit_verify(ctl *c, int argc, char **argv)
 		    "revision %llu: entries at the tail were removed",
 		    (unsigned long long) v.revision,
 		    (unsigned long long) server);
-		return (verify_result(c, false, &v, server, v.revision + 1,
-		    reason));
+		return (verify_result(
+		    c, false, &v, server, v.revision + 1, reason));
 	}
 	return (verify_result(c, true, &v, server, 0, NULL));
 }

@@ -92,7 +92,8 @@ ctl_cmd_apply(ctl *c, int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		return (ctl_usage(c, "unexpected argument '%s'", argv[optind]));
+		return (
+		    ctl_usage(c, "unexpected argument '%s'", argv[optind]));
 	}
 	if (file == NULL) {
 		return (ctl_usage(c, "missing -f FILE"));
@@ -111,10 +112,10 @@ ctl_cmd_apply(ctl *c, int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		sluice__v1__apply_rollout__init(&ap);
 		sluice__v1__command__init(&cmd);
-		ap.spec          = specs[i];
-		ap.force         = force;
-		cmd.action_case  = SLUICE__V1__COMMAND__ACTION_APPLY;
-		cmd.apply        = &ap;
+		ap.spec         = specs[i];
+		ap.force        = force;
+		cmd.action_case = SLUICE__V1__COMMAND__ACTION_APPLY;
+		cmd.apply       = &ap;
 		if ((rv = ctl_write(c, &cmd, reason, &rep)) != SLUICE_OK) {
 			snprintf(err, sizeof(err), "rollout \"%s\"",
 			    specs[i]->name);
@@ -136,8 +137,8 @@ ctl_cmd_apply(ctl *c, int argc, char **argv)
 			rev = rep->write->rollout->revision;
 		}
 		if (!c->json) {
-			printf("rollout %s %s (revision %llu)\n", specs[i]->name,
-			    result, (unsigned long long) rev);
+			printf("rollout %s %s (revision %llu)\n",
+			    specs[i]->name, result, (unsigned long long) rev);
 		} else if ((one = apply_json(specs[i]->name, result, rev)) ==
 		    NULL) {
 			rv = SLUICE_ENOMEM;
@@ -213,8 +214,8 @@ join(char *const *v, size_t n, char *buf, size_t buflen)
 
 	buf[0] = '\0';
 	for (i = 0; i < n && off < buflen; i++) {
-		off += (size_t) snprintf(buf + off, buflen - off, "%s%s",
-		    i > 0 ? ", " : "", v[i]);
+		off += (size_t) snprintf(
+		    buf + off, buflen - off, "%s%s", i > 0 ? ", " : "", v[i]);
 	}
 }
 
@@ -261,8 +262,8 @@ values_text(const Sluice__V1__Flag *f, char *buf, size_t buflen)
 	off += (size_t) snprintf(buf, buflen, "[");
 	for (i = 0; i < f->n_values && off < buflen; i++) {
 		sl_value_format(f->values[i], v, sizeof(v));
-		off += (size_t) snprintf(buf + off, buflen - off, "%s%s",
-		    i > 0 ? ", " : "", v);
+		off += (size_t) snprintf(
+		    buf + off, buflen - off, "%s%s", i > 0 ? ", " : "", v);
 	}
 	if (off < buflen) {
 		snprintf(buf + off, buflen - off, "]");
@@ -305,8 +306,8 @@ gate_text(const Sluice__V1__Gate *g, char *buf, size_t buflen)
 	buf[0] = '\0';
 	for (i = 0; i < g->n_conditions && off < buflen; i++) {
 		sl_condition_format(g->conditions[i], t, sizeof(t));
-		off += (size_t) snprintf(buf + off, buflen - off, "%s%s",
-		    i > 0 ? "; " : "", t);
+		off += (size_t) snprintf(
+		    buf + off, buflen - off, "%s%s", i > 0 ? "; " : "", t);
 	}
 	if (off < buflen) {
 		char dl[64];
@@ -328,8 +329,8 @@ gate_text(const Sluice__V1__Gate *g, char *buf, size_t buflen)
 
 // Every difference between the rollout on the server (r) and the new spec.
 static void
-diff_specs(diffs *d, const Sluice__V1__Rollout *r,
-    const Sluice__V1__RolloutSpec *b)
+diff_specs(
+    diffs *d, const Sluice__V1__Rollout *r, const Sluice__V1__RolloutSpec *b)
 {
 	const Sluice__V1__RolloutSpec *a = r->spec;
 	const Sluice__V1__Flag        *fa;
@@ -354,13 +355,13 @@ diff_specs(diffs *d, const Sluice__V1__Rollout *r,
 	ra[0] = rb[0] = '\0';
 	for (i = 0, off = 0; i < a->n_requires && off < sizeof(ra); i++) {
 		off += (size_t) snprintf(ra + off, sizeof(ra) - off,
-		    "%s%s >= %s", i > 0 ? ", " : "", a->requires[i]->rollout,
-		    a->requires[i]->stage);
+		    "%s%s >= %s", i > 0 ? ", " : "", a->requires[i] -> rollout,
+		    a -> requires[i] -> stage);
 	}
 	for (i = 0, off = 0; i < b->n_requires && off < sizeof(rb); i++) {
 		off += (size_t) snprintf(rb + off, sizeof(rb) - off,
-		    "%s%s >= %s", i > 0 ? ", " : "", b->requires[i]->rollout,
-		    b->requires[i]->stage);
+		    "%s%s >= %s", i > 0 ? ", " : "", b->requires[i] -> rollout,
+		    b -> requires[i] -> stage);
 	}
 	diff_str(d, "requires", ra, rb);
 	diff_duration(
@@ -380,7 +381,8 @@ diff_specs(diffs *d, const Sluice__V1__Rollout *r,
 	// compared stage by stage by stage *name*.
 	for (i = 0; i < a->n_flags; i++) {
 		if (spec_flag(b, a->flags[i]->key) == NULL) {
-			snprintf(what, sizeof(what), "flag %s", a->flags[i]->key);
+			snprintf(
+			    what, sizeof(what), "flag %s", a->flags[i]->key);
 			values_text(a->flags[i], ta, sizeof(ta));
 			diff_add(d, what, ta, NULL, false);
 		}
@@ -403,7 +405,8 @@ diff_specs(diffs *d, const Sluice__V1__Rollout *r,
 			    b->stages[j]);
 			sl_value_format(fb->values[j], tb, sizeof(tb));
 			if (ia >= 0 && (size_t) ia < fa->n_values) {
-				sl_value_format(fa->values[ia], ta, sizeof(ta));
+				sl_value_format(
+				    fa->values[ia], ta, sizeof(ta));
 			}
 			diff_add(d, what,
 			    ia >= 0 && (size_t) ia < fa->n_values ? ta : NULL,
@@ -492,8 +495,10 @@ diff_one(ctl *c, const Sluice__V1__RolloutSpec *s, int *rvp)
 
 			printf("  %s: %s \u2192 %s%s\n",
 			    json_string_value(json_object_get(ch, "what")),
-			    json_is_string(b) ? json_string_value(b) : "(none)",
-			    json_is_string(a) ? json_string_value(a) : "(none)",
+			    json_is_string(b) ? json_string_value(b)
+			                      : "(none)",
+			    json_is_string(a) ? json_string_value(a)
+			                      : "(none)",
 			    json_is_true(json_object_get(ch, "current_stage"))
 			        ? "  (current stage: apply needs --force)"
 			        : "");
@@ -534,15 +539,16 @@ ctl_cmd_diff(ctl *c, int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		return (ctl_usage(c, "unexpected argument '%s'", argv[optind]));
+		return (
+		    ctl_usage(c, "unexpected argument '%s'", argv[optind]));
 	}
 	if (file == NULL) {
 		return (ctl_usage(c, "missing -f FILE"));
 	}
 	if ((rv = ctl_yaml_parse_file(file, &specs, &n, err, sizeof(err))) !=
 	    SLUICE_OK) {
-		return (ctl_fail(c, "%s",
-		    rv == SLUICE_ENOMEM ? sluice_strerror(rv) : err));
+		return (ctl_fail(
+		    c, "%s", rv == SLUICE_ENOMEM ? sluice_strerror(rv) : err));
 	}
 	if (n > 1 && (arr = json_array()) == NULL) {
 		ctl_yaml_specs_free(specs, n);
@@ -610,8 +616,8 @@ ctl_cmd_export(ctl *c, int argc, char **argv)
 		}
 	}
 	if (argc - optind > 1) {
-		return (ctl_usage(c, "unexpected argument '%s'",
-		    argv[optind + 1]));
+		return (ctl_usage(
+		    c, "unexpected argument '%s'", argv[optind + 1]));
 	}
 	if (optind < argc) {
 		snprintf(what, sizeof(what), "rollout \"%s\"", argv[optind]);
@@ -631,7 +637,8 @@ ctl_cmd_export(ctl *c, int argc, char **argv)
 		specs = calloc(n > 0 ? n : 1, sizeof(*specs));
 		if (specs == NULL) {
 			ctl_reply_free(rep);
-			return (ctl_fail(c, "%s", sluice_strerror(SLUICE_ENOMEM)));
+			return (
+			    ctl_fail(c, "%s", sluice_strerror(SLUICE_ENOMEM)));
 		}
 		for (i = 0; i < n; i++) {
 			specs[i] = rep->list->rollouts[i]->spec;
@@ -641,8 +648,8 @@ ctl_cmd_export(ctl *c, int argc, char **argv)
 		j  = optind < argc ? ctl_json_spec(specs[0]) : json_array();
 		rv = j == NULL ? SLUICE_ENOMEM : SLUICE_OK;
 		for (i = 0; rv == SLUICE_OK && optind >= argc && i < n; i++) {
-			if (json_array_append_new(j, ctl_json_spec(specs[i])) !=
-			    0) {
+			if (json_array_append_new(
+			        j, ctl_json_spec(specs[i])) != 0) {
 				rv = SLUICE_ENOMEM;
 			}
 		}
@@ -655,7 +662,8 @@ ctl_cmd_export(ctl *c, int argc, char **argv)
 		rv = SLUICE_OK;
 		fprintf(stderr, "flagctl: no rollouts on the server\n");
 	} else if ((rv = ctl_yaml_emit(specs, n, &out, &len)) == SLUICE_OK) {
-		if (fwrite(out, 1, len, stdout) != len || fflush(stdout) != 0) {
+		if (fwrite(out, 1, len, stdout) != len ||
+		    fflush(stdout) != 0) {
 			rv = SLUICE_EIO;
 		}
 		free(out);
@@ -707,7 +715,8 @@ ctl_cmd_list(ctl *c, int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		return (ctl_usage(c, "unexpected argument '%s'", argv[optind]));
+		return (
+		    ctl_usage(c, "unexpected argument '%s'", argv[optind]));
 	}
 	if ((rv = ctl_list_rollouts(c, &rep)) != SLUICE_OK) {
 		return (ctl_fail_call(c, rv, rep, NULL));
@@ -729,9 +738,10 @@ ctl_cmd_list(ctl *c, int argc, char **argv)
 			    json_object_set_new(
 			        o, "stage_index", json_integer(r->stage)) ||
 			    json_object_set_new(o, "stages",
-			        json_integer((json_int_t) r->spec->n_stages)) ||
-			    json_object_set_new(
-			        o, "state", json_string(sl_state_name(r->state))) ||
+			        json_integer(
+			            (json_int_t) r->spec->n_stages)) ||
+			    json_object_set_new(o, "state",
+			        json_string(sl_state_name(r->state))) ||
 			    json_object_set_new(o, "revision",
 			        json_integer((json_int_t) r->revision)) ||
 			    json_object_set_new(
@@ -745,7 +755,8 @@ ctl_cmd_list(ctl *c, int argc, char **argv)
 		ctl_reply_free(rep);
 		if (bad) {
 			json_decref(top);
-			return (ctl_fail(c, "%s", sluice_strerror(SLUICE_ENOMEM)));
+			return (
+			    ctl_fail(c, "%s", sluice_strerror(SLUICE_ENOMEM)));
 		}
 		if ((rv = ctl_json_print(top)) != SLUICE_OK) {
 			return (ctl_fail(c, "%s", sluice_strerror(rv)));
@@ -815,8 +826,8 @@ ctl_cmd_status(ctl *c, int argc, char **argv)
 		}
 	}
 	if (argc - optind > 1) {
-		return (ctl_usage(c, "unexpected argument '%s'",
-		    argv[optind + 1]));
+		return (ctl_usage(
+		    c, "unexpected argument '%s'", argv[optind + 1]));
 	}
 	if (optind < argc) {
 		snprintf(what, sizeof(what), "rollout \"%s\"", argv[optind]);
@@ -825,7 +836,8 @@ ctl_cmd_status(ctl *c, int argc, char **argv)
 			return (ctl_fail_call(c, rv, rep, what));
 		}
 		if (c->json) {
-			rv = ctl_json_print(ctl_json_status(rep->rollout, now));
+			rv =
+			    ctl_json_print(ctl_json_status(rep->rollout, now));
 		} else {
 			ctl_print_status(stdout, rep->rollout, now);
 			rv = SLUICE_OK;
@@ -845,7 +857,8 @@ ctl_cmd_status(ctl *c, int argc, char **argv)
 		bad = top == NULL || arr == NULL;
 		for (i = 0; !bad && i < rep->list->n_rollouts; i++) {
 			bad = json_array_append_new(arr,
-			          ctl_json_status(rep->list->rollouts[i], now)) != 0;
+			          ctl_json_status(
+			              rep->list->rollouts[i], now)) != 0;
 		}
 		bad = bad ||
 		    json_object_set_new(top, "revision",
@@ -854,7 +867,8 @@ ctl_cmd_status(ctl *c, int argc, char **argv)
 		ctl_reply_free(rep);
 		if (bad) {
 			json_decref(top);
-			return (ctl_fail(c, "%s", sluice_strerror(SLUICE_ENOMEM)));
+			return (
+			    ctl_fail(c, "%s", sluice_strerror(SLUICE_ENOMEM)));
 		}
 		if ((rv = ctl_json_print(top)) != SLUICE_OK) {
 			return (ctl_fail(c, "%s", sluice_strerror(rv)));
@@ -900,20 +914,20 @@ ctl_cmd_get(ctl *c, int argc, char **argv)
 		CTL_COMMON_OPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	Sluice__V1__Reply           *rep      = NULL;
-	const Sluice__V1__Rollout   *found    = NULL;
-	const Sluice__V1__Flag      *fl       = NULL;
+	Sluice__V1__Reply           *rep   = NULL;
+	const Sluice__V1__Rollout   *found = NULL;
+	const Sluice__V1__Flag      *fl    = NULL;
 	const Sluice__V1__FlagValue *v;
-	const char                  *unit     = NULL;
-	const char                  *rollout  = NULL;
+	const char                  *unit    = NULL;
+	const char                  *rollout = NULL;
 	const char                  *key;
 	json_t                      *j;
 	char                         val[VAL_BUF];
 	char                         names[512];
 	char                         b[32];
 	size_t                       i;
-	size_t                       hits = 0;
-	size_t                       off  = 0;
+	size_t                       hits   = 0;
+	size_t                       off    = 0;
 	unsigned                     bucket = 0;
 	bool                         on     = false;
 	int                          o;
@@ -935,8 +949,8 @@ ctl_cmd_get(ctl *c, int argc, char **argv)
 		return (ctl_usage(c, "missing FLAG"));
 	}
 	if (argc - optind > 1) {
-		return (ctl_usage(c, "unexpected argument '%s'",
-		    argv[optind + 1]));
+		return (ctl_usage(
+		    c, "unexpected argument '%s'", argv[optind + 1]));
 	}
 	key = argv[optind];
 	if ((rv = ctl_list_rollouts(c, &rep)) != SLUICE_OK) {
@@ -952,9 +966,9 @@ ctl_cmd_get(ctl *c, int argc, char **argv)
 			continue;
 		}
 		if (off < sizeof(names)) {
-			off += (size_t) snprintf(names + off,
-			    sizeof(names) - off, "%s%s", hits > 0 ? ", " : "",
-			    r->spec->name);
+			off +=
+			    (size_t) snprintf(names + off, sizeof(names) - off,
+			        "%s%s", hits > 0 ? ", " : "", r->spec->name);
 		}
 		hits++;
 		found = r;
@@ -963,8 +977,9 @@ ctl_cmd_get(ctl *c, int argc, char **argv)
 	if (hits == 0) {
 		ctl_reply_free(rep);
 		if (rollout != NULL) {
-			return (ctl_fail(c, "flag \"%s\" not found in rollout "
-			                    "\"%s\"",
+			return (ctl_fail(c,
+			    "flag \"%s\" not found in rollout "
+			    "\"%s\"",
 			    key, rollout));
 		}
 		return (ctl_fail(c, "flag \"%s\" not found", key));
@@ -978,8 +993,8 @@ ctl_cmd_get(ctl *c, int argc, char **argv)
 	}
 	if (found->stage >= fl->n_values) {
 		ctl_reply_free(rep);
-		return (ctl_fail(c, "unexpected answer from %s",
-		    sl_rpc_endpoint(c->rpc)));
+		return (ctl_fail(
+		    c, "unexpected answer from %s", sl_rpc_endpoint(c->rpc)));
 	}
 	v = fl->values[found->stage];
 	sl_value_format(v, val, sizeof(val));
@@ -1025,8 +1040,8 @@ ctl_cmd_get(ctl *c, int argc, char **argv)
 	}
 	if (unit != NULL &&
 	    v->kind_case == SLUICE__V1__FLAG_VALUE__KIND_PERCENT_BP) {
-		printf("%s (bucket %u; on below %u at %s)\n", on ? "on" : "off",
-		    bucket, (unsigned) v->percent_bp, val);
+		printf("%s (bucket %u; on below %u at %s)\n",
+		    on ? "on" : "off", bucket, (unsigned) v->percent_bp, val);
 	} else {
 		printf("%s\n", val);
 	}
@@ -1116,14 +1131,17 @@ promote_or_rollback(ctl *c, int argc, char **argv, bool promote)
 		CTL_COMMON_OPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	Sluice__V1__Command  cmd = SLUICE__V1__COMMAND__INIT;
-	Sluice__V1__Promote  pr  = SLUICE__V1__PROMOTE__INIT;
-	Sluice__V1__Rollback rb  = SLUICE__V1__ROLLBACK__INIT;
+	Sluice__V1__Command  cmd;
+	Sluice__V1__Promote  pr;
+	Sluice__V1__Rollback rb;
 	const char          *to     = NULL;
 	const char          *reason = NULL;
 	int                  o;
 	int                  ex;
 
+	sluice__v1__command__init(&cmd);
+	sluice__v1__promote__init(&pr);
+	sluice__v1__rollback__init(&rb);
 	c->usage = promote ? promote_usage : rollback_usage;
 	ctl_getopt_reset();
 	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -1139,13 +1157,13 @@ promote_or_rollback(ctl *c, int argc, char **argv, bool promote)
 		return (ctl_usage(c, "missing ROLLOUT"));
 	}
 	if (argc - optind > 1) {
-		return (ctl_usage(c, "unexpected argument '%s'",
-		    argv[optind + 1]));
+		return (ctl_usage(
+		    c, "unexpected argument '%s'", argv[optind + 1]));
 	}
 	if (promote) {
-		pr.rollout      = argv[optind];
-		pr.to_stage     = to != NULL ? (char *) (uintptr_t) to
-		                             : pr.to_stage;
+		pr.rollout = argv[optind];
+		pr.to_stage =
+		    to != NULL ? (char *) (uintptr_t) to : pr.to_stage;
 		cmd.action_case = SLUICE__V1__COMMAND__ACTION_PROMOTE;
 		cmd.promote     = &pr;
 		return (move(c, &cmd, argv[optind], reason, "promoted"));
@@ -1188,13 +1206,16 @@ pause_or_resume(ctl *c, int argc, char **argv, bool pause)
 		CTL_COMMON_OPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	Sluice__V1__Command cmd    = SLUICE__V1__COMMAND__INIT;
-	Sluice__V1__Pause   pa     = SLUICE__V1__PAUSE__INIT;
-	Sluice__V1__Resume  re     = SLUICE__V1__RESUME__INIT;
+	Sluice__V1__Command cmd;
+	Sluice__V1__Pause   pa;
+	Sluice__V1__Resume  re;
 	const char         *reason = NULL;
 	int                 o;
 	int                 ex;
 
+	sluice__v1__command__init(&cmd);
+	sluice__v1__pause__init(&pa);
+	sluice__v1__resume__init(&re);
 	c->usage = pause ? pause_usage : resume_usage;
 	ctl_getopt_reset();
 	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -1208,8 +1229,8 @@ pause_or_resume(ctl *c, int argc, char **argv, bool pause)
 		return (ctl_usage(c, "missing ROLLOUT"));
 	}
 	if (argc - optind > 1) {
-		return (ctl_usage(c, "unexpected argument '%s'",
-		    argv[optind + 1]));
+		return (ctl_usage(
+		    c, "unexpected argument '%s'", argv[optind + 1]));
 	}
 	if (pause) {
 		pa.rollout      = argv[optind];
@@ -1252,8 +1273,8 @@ ctl_cmd_revert(ctl *c, int argc, char **argv)
 		CTL_COMMON_OPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	Sluice__V1__Command cmd    = SLUICE__V1__COMMAND__INIT;
-	Sluice__V1__Revert  rv_    = SLUICE__V1__REVERT__INIT;
+	Sluice__V1__Command cmd;
+	Sluice__V1__Revert  rv_;
 	const char         *reason = NULL;
 	const char         *revs   = NULL;
 	uint64_t            rev    = 0;
@@ -1261,6 +1282,8 @@ ctl_cmd_revert(ctl *c, int argc, char **argv)
 	int                 o;
 	int                 ex;
 
+	sluice__v1__command__init(&cmd);
+	sluice__v1__revert__init(&rv_);
 	c->usage = revert_usage;
 	ctl_getopt_reset();
 	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -1276,15 +1299,16 @@ ctl_cmd_revert(ctl *c, int argc, char **argv)
 		return (ctl_usage(c, "missing ROLLOUT"));
 	}
 	if (argc - optind > 1) {
-		return (ctl_usage(c, "unexpected argument '%s'",
-		    argv[optind + 1]));
+		return (ctl_usage(
+		    c, "unexpected argument '%s'", argv[optind + 1]));
 	}
 	if (revs == NULL) {
 		return (ctl_usage(c, "missing --to-revision R"));
 	}
 	if (ctl_parse_u64(revs, &rev) != SLUICE_OK || rev == 0) {
-		return (ctl_usage(c, "--to-revision wants a revision number, "
-		                     "not \"%s\"",
+		return (ctl_usage(c,
+		    "--to-revision wants a revision number, "
+		    "not \"%s\"",
 		    revs));
 	}
 	rv_.rollout     = argv[optind];

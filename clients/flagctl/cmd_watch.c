@@ -63,11 +63,13 @@ static const char watch_usage[] =
 static int
 get_info(ctl *c, char **urlp, uint64_t *revp)
 {
-	Sluice__V1__Request req  = SLUICE__V1__REQUEST__INIT;
-	Sluice__V1__GetInfo info = SLUICE__V1__GET_INFO__INIT;
-	Sluice__V1__Reply  *rep  = NULL;
+	Sluice__V1__Request req;
+	Sluice__V1__GetInfo info;
+	Sluice__V1__Reply  *rep = NULL;
 	int                 rv;
 
+	sluice__v1__request__init(&req);
+	sluice__v1__get_info__init(&info);
 	req.op_case = SLUICE__V1__REQUEST__OP_INFO;
 	req.info    = &info;
 	if ((rv = ctl_call(c, &req, SLUICE__V1__REPLY__RESULT_INFO, &rep)) !=
@@ -96,8 +98,9 @@ get_info(ctl *c, char **urlp, uint64_t *revp)
 static char *
 fix_wildcard(const char *pub, const char *api)
 {
-	static const char *const wild[] = { "tcp://0.0.0.0:", "tcp://*:",
-		"tcp://[::]:", "tcp://:" };
+	static const char *const wild[] = {
+		"tcp://0.0.0.0:", "tcp://*:", "tcp://[::]:", "tcp://:"
+	};
 	const char *hs;
 	const char *he;
 	const char *port = NULL;
@@ -175,18 +178,19 @@ print_change(ctl *c, const Sluice__V1__Change *ch)
 		emit_json(o);
 		return;
 	}
-	ctl_format_time(a != NULL ? a->time_ms : sl_now_ms(), when,
-	    sizeof(when));
+	ctl_format_time(
+	    a != NULL ? a->time_ms : sl_now_ms(), when, sizeof(when));
 	printf("rev %llu  %s  %s  %s", (unsigned long long) ch->revision, when,
 	    a != NULL ? a->rollout
 	              : (r != NULL && r->spec != NULL ? r->spec->name : "-"),
 	    a != NULL ? a->action : "change");
 	if (a != NULL && (a->before[0] != '\0' || a->after[0] != '\0')) {
-		printf("  %s \u2192 %s", a->before[0] != '\0' ? a->before : "-",
+		printf("  %s \u2192 %s",
+		    a->before[0] != '\0' ? a->before : "-",
 		    a->after[0] != '\0' ? a->after : "-");
 	}
-	if (r != NULL && r->spec != NULL) {
-		printf("  [now %s, %s]",
+	if (a == NULL && r != NULL && r->spec != NULL) {
+		printf("  now %s, %s",
 		    ctl_stage_name(r->spec, r->stage, b, sizeof(b)),
 		    sl_state_name(r->state));
 	}
@@ -219,16 +223,17 @@ ctl_cmd_watch(ctl *c, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "heartbeats", no_argument, NULL, CTL_OPT_VERB_BASE },
 		{ "count", required_argument, NULL, CTL_OPT_VERB_BASE + 1 },
-		{ "timeout-s", required_argument, NULL, CTL_OPT_VERB_BASE + 2 },
+		{ "timeout-s", required_argument, NULL,
+		    CTL_OPT_VERB_BASE + 2 },
 		CTL_COMMON_OPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sigaction   sa;
 	Sluice__V1__Event *ev;
 	nng_socket         sub;
-	const char        *rollout    = NULL;
-	char              *pub        = NULL;
-	char              *url        = NULL;
+	const char        *rollout = NULL;
+	char              *pub     = NULL;
+	char              *url     = NULL;
 	void              *buf;
 	size_t             len;
 	bool               heartbeats = false;
@@ -271,8 +276,8 @@ ctl_cmd_watch(ctl *c, int argc, char **argv)
 		}
 	}
 	if (argc - optind > 1) {
-		return (ctl_usage(c, "unexpected argument '%s'",
-		    argv[optind + 1]));
+		return (ctl_usage(
+		    c, "unexpected argument '%s'", argv[optind + 1]));
 	}
 	if (optind < argc) {
 		rollout = argv[optind];
@@ -285,8 +290,8 @@ ctl_cmd_watch(ctl *c, int argc, char **argv)
 		goto done;
 	}
 	if ((nrv = nng_sub0_open(&sub)) != 0) {
-		ex = ctl_fail(c, "cannot open a subscriber: %s",
-		    nng_strerror(nrv));
+		ex = ctl_fail(
+		    c, "cannot open a subscriber: %s", nng_strerror(nrv));
 		goto done;
 	}
 	sub_open = true;
@@ -295,15 +300,15 @@ ctl_cmd_watch(ctl *c, int argc, char **argv)
 	        0 ||
 	    (nrv = nng_socket_set_size(
 	         sub, NNG_OPT_RECVMAXSZ, SL_MAX_EVENT_BYTES)) != 0) {
-		ex = ctl_fail(c, "cannot set up a subscriber: %s",
-		    nng_strerror(nrv));
+		ex = ctl_fail(
+		    c, "cannot set up a subscriber: %s", nng_strerror(nrv));
 		goto done;
 	}
 	// A synchronous dial fails now if nothing listens; once connected,
 	// nng redials by itself should the node restart.
 	if ((nrv = nng_dial(sub, url, NULL, 0)) != 0) {
-		ex = ctl_fail(c, "cannot subscribe to %s: %s", url,
-		    nng_strerror(nrv));
+		ex = ctl_fail(
+		    c, "cannot subscribe to %s: %s", url, nng_strerror(nrv));
 		goto done;
 	}
 	// Take the baseline revision after subscribing, so that any change
@@ -353,14 +358,14 @@ ctl_cmd_watch(ctl *c, int argc, char **argv)
 			continue;
 		}
 		if (nrv != 0) {
-			ex = ctl_fail(c, "change stream %s: %s", url,
-			    nng_strerror(nrv));
+			ex = ctl_fail(
+			    c, "change stream %s: %s", url, nng_strerror(nrv));
 			break;
 		}
 		heard = sl_mono_ms();
 		if (silent) {
-			fprintf(stderr, "flagctl: hearing from %s again\n",
-			    url);
+			fprintf(
+			    stderr, "flagctl: hearing from %s again\n", url);
 			silent = false;
 		}
 		nrv = sl_event_decode(buf, len, &ev);
@@ -378,8 +383,8 @@ ctl_cmd_watch(ctl *c, int argc, char **argv)
 
 			if (ch->revision > last) {
 				if (ch->revision > last + 1) {
-					report_gap(c, last + 1,
-					    ch->revision - 1);
+					report_gap(
+					    c, last + 1, ch->revision - 1);
 				}
 				last = ch->revision;
 				if (change_matches(ch, rollout)) {
@@ -409,8 +414,8 @@ ctl_cmd_watch(ctl *c, int argc, char **argv)
 			} else if (heartbeats) {
 				char when[64];
 
-				ctl_format_time(hb->time_ms, when,
-				    sizeof(when));
+				ctl_format_time(
+				    hb->time_ms, when, sizeof(when));
 				printf("heartbeat  %s  revision %llu  node "
 				       "%llu\n",
 				    when, (unsigned long long) hb->revision,

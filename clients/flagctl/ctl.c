@@ -125,14 +125,14 @@ ctl_reply_free(Sluice__V1__Reply *rep)
 }
 
 int
-ctl_fail_call(const ctl *c, int rv, Sluice__V1__Reply *rep,
-    const char *what)
+ctl_fail_call(const ctl *c, int rv, Sluice__V1__Reply *rep, const char *what)
 {
 	char msg[1024];
 
 	if (c->errmsg[0] != '\0') {
 		snprintf(msg, sizeof(msg), "%s", c->errmsg);
-	} else if (rep != NULL && rep->result_case == SLUICE__V1__REPLY__RESULT_ERROR) {
+	} else if (rep != NULL &&
+	    rep->result_case == SLUICE__V1__REPLY__RESULT_ERROR) {
 		snprintf(msg, sizeof(msg), "%s", sl_reply_errmsg(rep));
 		if (rv == SLUICE_ENOENT && what != NULL &&
 		    (rep->error->message == NULL ||
@@ -142,8 +142,8 @@ ctl_fail_call(const ctl *c, int rv, Sluice__V1__Reply *rep,
 	} else {
 		switch (rv) {
 		case SLUICE_EUNAVAIL:
-			snprintf(msg, sizeof(msg),
-			    "no server reachable at %s", c->server);
+			snprintf(msg, sizeof(msg), "no server reachable at %s",
+			    c->server);
 			break;
 		case SLUICE_ETIMEDOUT:
 			snprintf(msg, sizeof(msg),
@@ -157,8 +157,7 @@ ctl_fail_call(const ctl *c, int rv, Sluice__V1__Reply *rep,
 			        : "");
 			break;
 		case SLUICE_EPROTO:
-			snprintf(msg, sizeof(msg),
-			    "unexpected answer from %s",
+			snprintf(msg, sizeof(msg), "unexpected answer from %s",
 			    c->rpc != NULL ? sl_rpc_endpoint(c->rpc)
 			                   : c->server);
 			break;
@@ -174,8 +173,8 @@ ctl_fail_call(const ctl *c, int rv, Sluice__V1__Reply *rep,
 			break;
 		case SLUICE_ENOENT:
 			if (what != NULL) {
-				snprintf(msg, sizeof(msg), "%s not found",
-				    what);
+				snprintf(
+				    msg, sizeof(msg), "%s not found", what);
 				break;
 			}
 			snprintf(msg, sizeof(msg), "%s: %s", c->verb,
@@ -266,10 +265,12 @@ ctl_write(ctl *c, Sluice__V1__Command *cmd, const char *reason,
 int
 ctl_get_rollout(ctl *c, const char *name, Sluice__V1__Reply **repp)
 {
-	Sluice__V1__Request    req = SLUICE__V1__REQUEST__INIT;
-	Sluice__V1__GetRollout get = SLUICE__V1__GET_ROLLOUT__INIT;
+	Sluice__V1__Request    req;
+	Sluice__V1__GetRollout get;
 	int                    rv;
 
+	sluice__v1__request__init(&req);
+	sluice__v1__get_rollout__init(&get);
 	get.name    = (char *) (uintptr_t) name;
 	req.op_case = SLUICE__V1__REQUEST__OP_GET;
 	req.get     = &get;
@@ -284,14 +285,16 @@ ctl_get_rollout(ctl *c, const char *name, Sluice__V1__Reply **repp)
 int
 ctl_list_rollouts(ctl *c, Sluice__V1__Reply **repp)
 {
-	Sluice__V1__Request      req  = SLUICE__V1__REQUEST__INIT;
-	Sluice__V1__ListRollouts list = SLUICE__V1__LIST_ROLLOUTS__INIT;
+	Sluice__V1__Request      req;
+	Sluice__V1__ListRollouts list;
 	size_t                   i;
 	int                      rv;
 
+	sluice__v1__request__init(&req);
+	sluice__v1__list_rollouts__init(&list);
 	req.op_case = SLUICE__V1__REQUEST__OP_LIST;
 	req.list    = &list;
-	rv = ctl_call(c, &req, SLUICE__V1__REPLY__RESULT_LIST, repp);
+	rv          = ctl_call(c, &req, SLUICE__V1__REPLY__RESULT_LIST, repp);
 	if (rv != SLUICE_OK) {
 		return (rv);
 	}

@@ -23,14 +23,14 @@
 #define CTL_DEFAULT_SERVER "tcp://127.0.0.1:7400"
 
 typedef struct ctl {
-	const char *server;     // --server, SLUICE_SERVER, default
-	const char *keyfile;    // --key, SLUICE_KEY; NULL if neither
-	uint32_t    timeout_ms; // --timeout; 0 = rpc default
-	bool        json;       // --json
-	const char *verb;       // for messages: "promote", "key add", ...
-	const char *usage;      // the verb's usage text, for --help
-	sl_rpc     *rpc;        // opened on first use
-	sl_secret  *key;        // loaded on first write
+	const char *server;      // --server, SLUICE_SERVER, default
+	const char *keyfile;     // --key, SLUICE_KEY; NULL if neither
+	uint32_t    timeout_ms;  // --timeout; 0 = rpc default
+	bool        json;        // --json
+	const char *verb;        // for messages: "promote", "key add", ...
+	const char *usage;       // the verb's usage text, for --help
+	sl_rpc     *rpc;         // opened on first use
+	sl_secret  *key;         // loaded on first write
 	char        errmsg[512]; // a local failure for ctl_fail_call()
 } ctl;
 
@@ -48,12 +48,14 @@ enum {
 	CTL_OPT_VERB_BASE // verbs number their own long options from here
 };
 
-#define CTL_COMMON_OPTS                                                      \
-	{ "server", required_argument, NULL, CTL_OPT_SERVER },               \
-	    { "key", required_argument, NULL, CTL_OPT_KEY },                 \
-	    { "timeout", required_argument, NULL, CTL_OPT_TIMEOUT },         \
-	    { "json", no_argument, NULL, CTL_OPT_JSON },                     \
-	    { "help", no_argument, NULL, 'h' }
+#define CTL_COMMON_OPTS                                              \
+	{ "server", required_argument, NULL, CTL_OPT_SERVER },       \
+	    { "key", required_argument, NULL, CTL_OPT_KEY },         \
+	    { "timeout", required_argument, NULL, CTL_OPT_TIMEOUT }, \
+	    { "json", no_argument, NULL, CTL_OPT_JSON },             \
+	{                                                            \
+		"help", no_argument, NULL, 'h'                       \
+	}
 
 /*
  * Handles a common option or a getopt error. Returns -1 when the option
@@ -84,8 +86,8 @@ int ctl_fail(const ctl *c, const char *fmt, ...)
  * "rollout \"x\"" turns ENOENT into `rollout "x" not found`. Frees rep.
  * Returns CTL_EXIT_FAIL.
  */
-int ctl_fail_call(const ctl *c, int rv, Sluice__V1__Reply *rep,
-    const char *what);
+int ctl_fail_call(
+    const ctl *c, int rv, Sluice__V1__Reply *rep, const char *what);
 
 /* Opens the connection (lazily; idempotent). */
 int ctl_connect(ctl *c) SLUICE_NODISCARD;
@@ -97,8 +99,8 @@ int ctl_connect(ctl *c) SLUICE_NODISCARD;
  * reply for ctl_fail_call().
  */
 int ctl_call(ctl *c, Sluice__V1__Request *req,
-    Sluice__V1__Reply__ResultCase expected, Sluice__V1__Reply **repp)
-    SLUICE_NODISCARD;
+    Sluice__V1__Reply__ResultCase expected,
+    Sluice__V1__Reply           **repp) SLUICE_NODISCARD;
 
 /*
  * Signs and sends a write (loads the key first). Sets cmd->reason to
@@ -108,8 +110,8 @@ int ctl_write(ctl *c, Sluice__V1__Command *cmd, const char *reason,
     Sluice__V1__Reply **repp) SLUICE_NODISCARD;
 
 /* GetRollout. */
-int ctl_get_rollout(ctl *c, const char *name, Sluice__V1__Reply **repp)
-    SLUICE_NODISCARD;
+int ctl_get_rollout(
+    ctl *c, const char *name, Sluice__V1__Reply **repp) SLUICE_NODISCARD;
 
 /* ListRollouts. */
 int ctl_list_rollouts(ctl *c, Sluice__V1__Reply **repp) SLUICE_NODISCARD;

@@ -108,6 +108,7 @@ ctl_json_value(const Sluice__V1__FlagValue *v)
 		sl_percent_format(v->percent_bp, buf, sizeof(buf));
 		return (json_string(buf));
 	case SLUICE__V1__FLAG_VALUE__KIND__NOT_SET:
+	case _SLUICE__V1__FLAG_VALUE__KIND__CASE_IS_INT_SIZE:
 	default:
 		break;
 	}
@@ -150,8 +151,8 @@ gate_json(const Sluice__V1__Gate *g)
 	bad |= put(o, "window_reports", json_integer(g->window_reports));
 	bad |= put(o, "window_seconds", json_integer(g->window_seconds));
 	bad |= put(o, "min_samples", json_integer(g->min_samples));
-	bad |= put(o, "consecutive_failures",
-	    json_integer(g->consecutive_failures));
+	bad |= put(
+	    o, "consecutive_failures", json_integer(g->consecutive_failures));
 	bad |= put(o, "soak_reports", json_integer(g->soak_reports));
 	bad |= put(o, "soak_seconds", json_integer(g->soak_seconds));
 	bad |= put(o, "auto_promote", json_boolean(g->auto_promote));
@@ -175,8 +176,7 @@ ctl_json_spec(const Sluice__V1__RolloutSpec *s)
 	char    buf[300];
 	size_t  i;
 	size_t  j;
-	int     bad = o == NULL || flags == NULL || req == NULL ||
-	    gates == NULL;
+	int bad = o == NULL || flags == NULL || req == NULL || gates == NULL;
 
 	for (i = 0; !bad && i < s->n_flags; i++) {
 		if ((vals = json_array()) == NULL) {
@@ -190,12 +190,13 @@ ctl_json_spec(const Sluice__V1__RolloutSpec *s)
 		bad |= put(flags, s->flags[i]->key, vals);
 	}
 	for (i = 0; !bad && i < s->n_requires; i++) {
-		snprintf(buf, sizeof(buf), "%s >= %s", s->requires[i]->rollout,
-		    s->requires[i]->stage);
+		snprintf(buf, sizeof(buf), "%s >= %s",
+		    s->requires[i] -> rollout, s -> requires[i] -> stage);
 		bad = json_array_append_new(req, ctl_json_str(buf)) != 0;
 	}
 	for (i = 0; !bad && i < s->n_gates; i++) {
-		bad = json_array_append_new(gates, gate_json(s->gates[i])) != 0;
+		bad =
+		    json_array_append_new(gates, gate_json(s->gates[i])) != 0;
 	}
 	if (bad) {
 		json_decref(flags);
@@ -211,9 +212,10 @@ ctl_json_spec(const Sluice__V1__RolloutSpec *s)
 	bad |= put(o, "stages", str_array(s->stages, s->n_stages));
 	bad |= put(o, "flags", flags);
 	bad |= put(o, "requires", req);
-	bad |= put(o, "rollback_window_s", json_integer(
-	                                       (json_int_t) s->rollback_window_s));
-	bad |= put(o, "max_stale_s", json_integer((json_int_t) s->max_stale_s));
+	bad |= put(o, "rollback_window_s",
+	    json_integer((json_int_t) s->rollback_window_s));
+	bad |=
+	    put(o, "max_stale_s", json_integer((json_int_t) s->max_stale_s));
 	bad |= put(o, "on_stale",
 	    json_string(s->on_stale == SLUICE__V1__STALE_POLICY__STALE_KEEP
 	            ? "keep"
@@ -223,8 +225,8 @@ ctl_json_spec(const Sluice__V1__RolloutSpec *s)
 }
 
 const char *
-ctl_stage_name(const Sluice__V1__RolloutSpec *s, uint32_t i, char *buf,
-    size_t buflen)
+ctl_stage_name(
+    const Sluice__V1__RolloutSpec *s, uint32_t i, char *buf, size_t buflen)
 {
 	if (s != NULL && i < s->n_stages) {
 		return (s->stages[i]);
@@ -236,8 +238,8 @@ ctl_stage_name(const Sluice__V1__RolloutSpec *s, uint32_t i, char *buf,
 json_t *
 ctl_json_status(const Sluice__V1__Rollout *r, uint64_t now_ms)
 {
-	const Sluice__V1__RolloutSpec *s = r->spec;
-	json_t                        *o = json_object();
+	const Sluice__V1__RolloutSpec *s     = r->spec;
+	json_t                        *o     = json_object();
 	json_t                        *flags = json_array();
 	json_t                        *f;
 	uint32_t                       lg = sl_rollout_last_good(r, now_ms);
@@ -257,8 +259,8 @@ ctl_json_status(const Sluice__V1__Rollout *r, uint64_t now_ms)
 		if (r->stage < fl->n_values) {
 			bad |= put(f, "kind",
 			    json_string(sl_value_kind(fl->values[r->stage])));
-			bad |= put(f, "value",
-			    ctl_json_value(fl->values[r->stage]));
+			bad |= put(
+			    f, "value", ctl_json_value(fl->values[r->stage]));
 		}
 		bad |= json_array_append_new(flags, f) != 0;
 	}
@@ -338,7 +340,8 @@ print_duration_from_now(FILE *f, uint64_t at_ms, uint64_t now_ms)
 
 	ctl_format_time(at_ms, when, sizeof(when));
 	if (at_ms > now_ms) {
-		sl_duration_format((at_ms - now_ms + 999) / 1000, d, sizeof(d));
+		sl_duration_format(
+		    (at_ms - now_ms + 999) / 1000, d, sizeof(d));
 		fprintf(f, "%s (in %s)\n", when, d);
 	} else {
 		fprintf(f, "%s (due)\n", when);
@@ -382,7 +385,8 @@ ctl_print_status(FILE *f, const Sluice__V1__Rollout *r, uint64_t now_ms)
 		const Sluice__V1__Flag *fl = s->flags[i];
 
 		if (r->stage < fl->n_values) {
-			sl_value_format(fl->values[r->stage], val, sizeof(val));
+			sl_value_format(
+			    fl->values[r->stage], val, sizeof(val));
 		} else {
 			snprintf(val, sizeof(val), "?");
 		}
@@ -396,10 +400,12 @@ ctl_print_audit(FILE *f, const Sluice__V1__AuditEntry *e)
 	char when[64];
 
 	ctl_format_time(e->time_ms, when, sizeof(when));
-	fprintf(f, "%-6llu %s  %-12s %-9s %s", (unsigned long long) e->revision,
-	    when, e->actor, e->action, e->rollout);
+	fprintf(f, "%-6llu %s  %-12s %-9s %s",
+	    (unsigned long long) e->revision, when, e->actor, e->action,
+	    e->rollout);
 	if (e->before[0] != '\0' || e->after[0] != '\0') {
-		fprintf(f, "  %s \u2192 %s", e->before[0] != '\0' ? e->before : "-",
+		fprintf(f, "  %s \u2192 %s",
+		    e->before[0] != '\0' ? e->before : "-",
 		    e->after[0] != '\0' ? e->after : "-");
 	}
 	if (e->reason[0] != '\0') {

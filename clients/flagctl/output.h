@@ -49,7 +49,7 @@ void ctl_print_status(FILE *f, const Sluice__V1__Rollout *r, uint64_t now_ms);
 void ctl_print_audit(FILE *f, const Sluice__V1__AuditEntry *e);
 
 /* The stage name at index i, or "#i" when out of range. */
-const char *ctl_stage_name(const Sluice__V1__RolloutSpec *s, uint32_t i,
-    char *buf, size_t buflen);
+const char *ctl_stage_name(
+    const Sluice__V1__RolloutSpec *s, uint32_t i, char *buf, size_t buflen);
 
 #endif /* CTL_OUTPUT_H */

@@ -113,7 +113,7 @@ is_null(const yaml_node_t *n)
 	s = sval(n);
 	return (is_plain(n) &&
 	    (*s == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
-		strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0));
+	        strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0));
 }
 
 static int
@@ -150,14 +150,15 @@ get_uint(yp *p, const yaml_node_t *n, const char *what, uint64_t max,
 	}
 	s = sval(n);
 	if (!is_plain(n) || *s < '0' || *s > '9') {
-		return (yerr(p, n, "%s must be a whole number, not \"%s\"",
-		    what, s));
+		return (yerr(
+		    p, n, "%s must be a whole number, not \"%s\"", what, s));
 	}
 	errno = 0;
 	v     = strtoull(s, &end, 10);
 	if (errno != 0 || *end != '\0' || v > max) {
-		return (yerr(p, n, "%s must be a whole number up to %llu, "
-		                   "not \"%s\"",
+		return (yerr(p, n,
+		    "%s must be a whole number up to %llu, "
+		    "not \"%s\"",
 		    what, (unsigned long long) max, s));
 	}
 	*outp = v;
@@ -217,8 +218,8 @@ get_bool(yp *p, const yaml_node_t *n, const char *what, bool *outp)
 
 // A list of strings; a null value counts as the empty list.
 static int
-get_strings(yp *p, const yaml_node_t *n, const char *what, char ***arrp,
-    size_t *np)
+get_strings(
+    yp *p, const yaml_node_t *n, const char *what, char ***arrp, size_t *np)
 {
 	yaml_node_item_t *it;
 	size_t            cnt;
@@ -288,7 +289,7 @@ is_boolish(const char *s)
 	static const char *const words[] = { "y", "Y", "yes", "Yes", "YES",
 		"n", "N", "no", "No", "NO", "True", "TRUE", "False", "FALSE",
 		"on", "On", "ON", "off", "Off", "OFF" };
-	size_t i;
+	size_t                   i;
 
 	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
 		if (strcmp(s, words[i]) == 0) {
@@ -299,8 +300,8 @@ is_boolish(const char *s)
 }
 
 static int
-get_value(yp *p, const yaml_node_t *n, const char *flag,
-    Sluice__V1__FlagValue **vp)
+get_value(
+    yp *p, const yaml_node_t *n, const char *flag, Sluice__V1__FlagValue **vp)
 {
 	Sluice__V1__FlagValue *v;
 	const char            *s;
@@ -312,8 +313,8 @@ get_value(yp *p, const yaml_node_t *n, const char *flag,
 	int                    rv;
 
 	if (n->type != YAML_SCALAR_NODE) {
-		return (yerr(p, n, "flag \"%s\": each value must be a scalar",
-		    flag));
+		return (yerr(
+		    p, n, "flag \"%s\": each value must be a scalar", flag));
 	}
 	if ((rv = expect(p, n, YAML_SCALAR_NODE, "a value")) != SLUICE_OK) {
 		return (rv);
@@ -398,8 +399,8 @@ get_flags(yp *p, const yaml_node_t *n, Sluice__V1__RolloutSpec *s)
 	if ((rv = check_keys(p, n, "flags")) != SLUICE_OK) {
 		return (rv);
 	}
-	cnt = (size_t) (n->data.mapping.pairs.top -
-	    n->data.mapping.pairs.start);
+	cnt =
+	    (size_t) (n->data.mapping.pairs.top - n->data.mapping.pairs.start);
 	if (cnt == 0) {
 		return (SLUICE_OK);
 	}
@@ -436,21 +437,23 @@ get_flags(yp *p, const yaml_node_t *n, Sluice__V1__RolloutSpec *s)
 		}
 		for (it = vals->data.sequence.items.start;
 		     it < vals->data.sequence.items.top; it++) {
-			Sluice__V1__FlagValue **slot = &f->values[f->n_values];
+			Sluice__V1__FlagValue *v = NULL;
 
-			rv = get_value(p, node(p, *it), f->key, slot);
-			if (*slot != NULL) {
-				f->n_values++;
+			rv = get_value(p, node(p, *it), f->key, &v);
+			if (v == NULL) {
+				return (
+				    rv != SLUICE_OK ? rv : SLUICE_EINTERNAL);
 			}
+			f->values[f->n_values++] = v; // freed with the spec
 			if (rv != SLUICE_OK) {
 				return (rv);
 			}
-			if (f->values[0]->kind_case != (*slot)->kind_case) {
+			if (f->values[0]->kind_case != v->kind_case) {
 				return (yerr(p, node(p, *it),
 				    "flag \"%s\": value for stage \"%s\" is "
 				    "%s but the first value is %s",
 				    f->key, s->stages[f->n_values - 1],
-				    sl_value_kind(*slot),
+				    sl_value_kind(v),
 				    sl_value_kind(f->values[0])));
 			}
 		}
@@ -461,21 +464,20 @@ get_flags(yp *p, const yaml_node_t *n, Sluice__V1__RolloutSpec *s)
 static int
 get_requires(yp *p, const yaml_node_t *n, Sluice__V1__RolloutSpec *s)
 {
-	yaml_node_item_t        *it;
-	yaml_node_t             *e;
+	yaml_node_item_t         *it;
+	yaml_node_t              *e;
 	Sluice__V1__Prerequisite *pq;
-	const char              *t;
-	const char              *op;
-	size_t                   cnt;
-	size_t                   l;
-	size_t                   r;
-	int                      rv;
+	const char               *t;
+	const char               *op;
+	size_t                    cnt;
+	size_t                    l;
+	size_t                    r;
+	int                       rv;
 
 	if (is_null(n)) {
 		return (SLUICE_OK);
 	}
-	if ((rv = expect(p, n, YAML_SEQUENCE_NODE, "requires")) !=
-	    SLUICE_OK) {
+	if ((rv = expect(p, n, YAML_SEQUENCE_NODE, "requires")) != SLUICE_OK) {
 		return (rv);
 	}
 	cnt = (size_t) (n->data.sequence.items.top -
@@ -576,8 +578,8 @@ get_gate(yp *p, const yaml_node_t *n, Sluice__V1__Gate *g)
 	yaml_node_t      *k;
 	yaml_node_t      *v;
 	const char       *key;
-	uint64_t          secs;
-	bool              b;
+	uint64_t          secs = 0;
+	bool              b    = false;
 	char              why[256];
 	size_t            cnt;
 	int               rv = SLUICE_OK;
@@ -624,7 +626,7 @@ get_gate(yp *p, const yaml_node_t *n, Sluice__V1__Gate *g)
 				}
 				sluice__v1__condition__init(c);
 				g->conditions[g->n_conditions++] = c;
-				why[0] = '\0';
+				why[0]                           = '\0';
 				if (sl_condition_parse(sval(cn), c, why,
 				        sizeof(why)) != SLUICE_OK) {
 					return (yerr(p, cn,
@@ -699,8 +701,8 @@ get_gates(yp *p, const yaml_node_t *n, Sluice__V1__RolloutSpec *s)
 	if ((rv = check_keys(p, n, "gates")) != SLUICE_OK) {
 		return (rv);
 	}
-	cnt = (size_t) (n->data.mapping.pairs.top -
-	    n->data.mapping.pairs.start);
+	cnt =
+	    (size_t) (n->data.mapping.pairs.top - n->data.mapping.pairs.start);
 	if (cnt == 0) {
 		return (SLUICE_OK);
 	}
@@ -908,8 +910,7 @@ ctl_yaml_parse(const char *buf, size_t len, const char *name,
 			break;
 		}
 		grown = realloc(specs, (n + 1) * sizeof(*specs));
-		if (grown == NULL ||
-		    (s = malloc(sizeof(*s))) == NULL) {
+		if (grown == NULL || (s = malloc(sizeof(*s))) == NULL) {
 			specs = grown != NULL ? grown : specs;
 			yaml_document_delete(&doc);
 			rv = SLUICE_ENOMEM;
@@ -1054,8 +1055,8 @@ ev_scalar(yaml_emitter_t *e, const char *s, yaml_scalar_style_t style)
 {
 	yaml_event_t ev;
 
-	if (!yaml_scalar_event_initialize(&ev, NULL, NULL, ych(s),
-	        (int) strlen(s), 1, 1, style)) {
+	if (!yaml_scalar_event_initialize(
+	        &ev, NULL, NULL, ych(s), (int) strlen(s), 1, 1, style)) {
 		return (SLUICE_ENOMEM);
 	}
 	return (emit(e, &ev));
@@ -1206,6 +1207,7 @@ emit_value(yaml_emitter_t *e, const Sluice__V1__FlagValue *v)
 		return (ev_scalar(
 		    e, v->string_value, YAML_DOUBLE_QUOTED_SCALAR_STYLE));
 	case SLUICE__V1__FLAG_VALUE__KIND__NOT_SET:
+	case _SLUICE__V1__FLAG_VALUE__KIND__CASE_IS_INT_SIZE:
 	default:
 		break;
 	}
@@ -1215,8 +1217,8 @@ emit_value(yaml_emitter_t *e, const Sluice__V1__FlagValue *v)
 }
 
 static int
-emit_counts(yaml_emitter_t *e, const char *k, uint32_t reports,
-    uint32_t seconds)
+emit_counts(
+    yaml_emitter_t *e, const char *k, uint32_t reports, uint32_t seconds)
 {
 	int rv;
 
@@ -1227,10 +1229,12 @@ emit_counts(yaml_emitter_t *e, const char *k, uint32_t reports,
 	    (rv = ev_map(e, YAML_FLOW_MAPPING_STYLE)) != SLUICE_OK) {
 		return (rv);
 	}
-	if (reports != 0 && (rv = kv_uint(e, "reports", reports)) != SLUICE_OK) {
+	if (reports != 0 &&
+	    (rv = kv_uint(e, "reports", reports)) != SLUICE_OK) {
 		return (rv);
 	}
-	if (seconds != 0 && (rv = kv_uint(e, "seconds", seconds)) != SLUICE_OK) {
+	if (seconds != 0 &&
+	    (rv = kv_uint(e, "seconds", seconds)) != SLUICE_OK) {
 		return (rv);
 	}
 	return (ev_map_end(e));
@@ -1253,7 +1257,8 @@ emit_gate(yaml_emitter_t *e, const Sluice__V1__Gate *g)
 			return (rv);
 		}
 		for (i = 0; i < g->n_conditions; i++) {
-			sl_condition_format(g->conditions[i], buf, sizeof(buf));
+			sl_condition_format(
+			    g->conditions[i], buf, sizeof(buf));
 			if ((rv = ev_text(e, buf)) != SLUICE_OK) {
 				return (rv);
 			}
@@ -1357,9 +1362,10 @@ emit_spec(yaml_emitter_t *e, const Sluice__V1__RolloutSpec *s)
 		}
 		for (i = 0; i < s->n_requires; i++) {
 			snprintf(buf, sizeof(buf), "%s >= %s",
-			    s->requires[i]->rollout, s->requires[i]->stage);
-			if ((rv = ev_scalar(e, buf,
-			         YAML_DOUBLE_QUOTED_SCALAR_STYLE)) !=
+			    s->requires[i] -> rollout,
+			    s -> requires[i] -> stage);
+			if ((rv = ev_scalar(
+			         e, buf, YAML_DOUBLE_QUOTED_SCALAR_STYLE)) !=
 			    SLUICE_OK) {
 				return (rv);
 			}
@@ -1407,8 +1413,8 @@ emit_spec(yaml_emitter_t *e, const Sluice__V1__RolloutSpec *s)
 }
 
 int
-ctl_yaml_emit(Sluice__V1__RolloutSpec *const *specs, size_t n, char **bufp,
-    size_t *lenp)
+ctl_yaml_emit(
+    Sluice__V1__RolloutSpec *const *specs, size_t n, char **bufp, size_t *lenp)
 {
 	yaml_emitter_t e;
 	yaml_event_t   ev;
@@ -1439,8 +1445,7 @@ ctl_yaml_emit(Sluice__V1__RolloutSpec *const *specs, size_t n, char **bufp,
 		rv = SLUICE_ENOMEM;
 		goto fail;
 	}
-	if ((rv = emit(&e, &ev)) != SLUICE_OK ||
-	    !yaml_emitter_flush(&e)) {
+	if ((rv = emit(&e, &ev)) != SLUICE_OK || !yaml_emitter_flush(&e)) {
 		rv = rv != SLUICE_OK ? rv : SLUICE_EINTERNAL;
 		goto fail;
 	}

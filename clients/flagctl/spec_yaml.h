@@ -30,8 +30,8 @@
  *         stream, invalid spec), SLUICE_ENOMEM.
  */
 int ctl_yaml_parse(const char *buf, size_t len, const char *name,
-    Sluice__V1__RolloutSpec ***specsp, size_t *np, char *err, size_t errlen)
-    SLUICE_NODISCARD;
+    Sluice__V1__RolloutSpec ***specsp, size_t *np, char *err,
+    size_t errlen) SLUICE_NODISCARD;
 
 /*
  * Reads path ("-" = stdin) and parses it as ctl_yaml_parse() does.
@@ -51,7 +51,7 @@ void ctl_yaml_specs_free(Sluice__V1__RolloutSpec **specs, size_t n);
  * to the same value.
  * @return SLUICE_OK, SLUICE_ENOMEM, SLUICE_EINTERNAL (emitter error).
  */
-int ctl_yaml_emit(Sluice__V1__RolloutSpec *const *specs, size_t n,
-    char **bufp, size_t *lenp) SLUICE_NODISCARD;
+int ctl_yaml_emit(Sluice__V1__RolloutSpec *const *specs, size_t n, char **bufp,
+    size_t *lenp) SLUICE_NODISCARD;
 
 #endif /* CTL_SPEC_YAML_H */

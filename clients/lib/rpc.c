@@ -21,13 +21,13 @@
 #define RPC_DEFAULT_TIMEOUT_MS 5000u
 
 struct sl_rpc {
-	char      **eps;    // endpoint URLs, each malloc'd
-	size_t      n_eps;  // at least one
-	size_t      cur;    // index of the endpoint in use or to try first
-	bool        open;   // sock is open and dialled to eps[cur]
-	nng_socket  sock;
-	uint32_t    timeout_ms;
-	uint64_t    next_id;
+	char     **eps;   // endpoint URLs, each malloc'd
+	size_t     n_eps; // at least one
+	size_t     cur;   // index of the endpoint in use or to try first
+	bool       open;  // sock is open and dialled to eps[cur]
+	nng_socket sock;
+	uint32_t   timeout_ms;
+	uint64_t   next_id;
 };
 
 void
@@ -150,20 +150,20 @@ connect_to(sl_rpc *r, size_t idx)
 	}
 	// Resending is ours to decide (writes must not be resent blindly),
 	// so nng's own resend timer is switched off.
-	if ((nrv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO,
-	         (nng_duration) r->timeout_ms)) != 0 ||
-	    (nrv = nng_socket_set_ms(s, NNG_OPT_SENDTIMEO,
-	         (nng_duration) r->timeout_ms)) != 0 ||
-	    (nrv = nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME,
-	         NNG_DURATION_INFINITE)) != 0 ||
+	if ((nrv = nng_socket_set_ms(
+	         s, NNG_OPT_RECVTIMEO, (nng_duration) r->timeout_ms)) != 0 ||
+	    (nrv = nng_socket_set_ms(
+	         s, NNG_OPT_SENDTIMEO, (nng_duration) r->timeout_ms)) != 0 ||
+	    (nrv = nng_socket_set_ms(
+	         s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0 ||
 	    (nrv = nng_socket_set_size(
 	         s, NNG_OPT_RECVMAXSZ, SL_MAX_REPLY_BYTES)) != 0) {
 		nng_close(s);
 		return (SLUICE_EINTERNAL);
 	}
 	if ((nrv = nng_dial(s, r->eps[idx], NULL, 0)) != 0) {
-		sl_log_debug("rpc-dial", "%s: %s", r->eps[idx],
-		    nng_strerror(nrv));
+		sl_log_debug(
+		    "rpc-dial", "%s: %s", r->eps[idx], nng_strerror(nrv));
 		nng_close(s);
 		return (nrv == NNG_EADDRINVAL || nrv == NNG_ENOTSUP
 		        ? SLUICE_EINVAL
@@ -188,16 +188,17 @@ attempt(sl_rpc *r, const uint8_t *buf, size_t len, uint64_t id,
 	int                rv;
 
 	*sentp = false;
-	// nng_send copies buf; it does not take it over without NNG_FLAG_ALLOC.
+	// nng_send copies buf; it does not take it over without
+	// NNG_FLAG_ALLOC.
 	if ((nrv = nng_send(r->sock, (void *) (uintptr_t) buf, len, 0)) != 0) {
-		sl_log_debug("rpc-send", "%s: %s", r->eps[r->cur],
-		    nng_strerror(nrv));
+		sl_log_debug(
+		    "rpc-send", "%s: %s", r->eps[r->cur], nng_strerror(nrv));
 		return (nrv == NNG_ENOMEM ? SLUICE_ENOMEM : SLUICE_EUNAVAIL);
 	}
 	*sentp = true;
 	if ((nrv = nng_recv(r->sock, &rbuf, &rlen, NNG_FLAG_ALLOC)) != 0) {
-		sl_log_debug("rpc-recv", "%s: %s", r->eps[r->cur],
-		    nng_strerror(nrv));
+		sl_log_debug(
+		    "rpc-recv", "%s: %s", r->eps[r->cur], nng_strerror(nrv));
 		if (nrv == NNG_ETIMEDOUT) {
 			return (SLUICE_ETIMEDOUT);
 		}
@@ -223,18 +224,20 @@ attempt(sl_rpc *r, const uint8_t *buf, size_t len, uint64_t id,
 int
 sl_rpc_call(sl_rpc *r, Sluice__V1__Request *req, Sluice__V1__Reply **replyp)
 {
-	Sluice__V1__Header hdr     = SLUICE__V1__HEADER__INIT;
-	Sluice__V1__Header *saved  = req->header;
-	Sluice__V1__Reply  *rep    = NULL;
-	uint8_t            *buf    = NULL;
-	size_t              len    = 0;
+	Sluice__V1__Header  hdr;
+	Sluice__V1__Header *saved = req->header;
+	Sluice__V1__Reply  *rep   = NULL;
+	uint8_t            *buf   = NULL;
+	size_t              len   = 0;
 	size_t              i;
 	size_t              idx;
-	bool                sent   = false;
-	bool                write  = req->op_case == SLUICE__V1__REQUEST__OP_WRITE;
-	int                 last   = SLUICE_EUNAVAIL;
+	bool                sent = false;
+	bool                write;
+	int                 last = SLUICE_EUNAVAIL;
 	int                 rv;
 
+	sluice__v1__header__init(&hdr);
+	write           = req->op_case == SLUICE__V1__REQUEST__OP_WRITE;
 	hdr.api_version = SL_API_VERSION;
 	hdr.request_id  = ++r->next_id;
 	hdr.deadline_ms = r->timeout_ms;
@@ -289,10 +292,12 @@ int
 sl_rpc_write(sl_rpc *r, const sl_secret *k, Sluice__V1__Command *cmd,
     Sluice__V1__Reply **replyp)
 {
-	Sluice__V1__Request       req = SLUICE__V1__REQUEST__INIT;
-	Sluice__V1__SignedCommand sc  = SLUICE__V1__SIGNED_COMMAND__INIT;
+	Sluice__V1__Request       req;
+	Sluice__V1__SignedCommand sc;
 	int                       rv;
 
+	sluice__v1__request__init(&req);
+	sluice__v1__signed_command__init(&sc);
 	if ((rv = sl_command_seal(k, cmd, &sc)) != SLUICE_OK) {
 		sl_command_clear_nonce(cmd);
 		return (rv);

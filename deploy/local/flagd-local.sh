@@ -182,7 +182,7 @@ cmd_up() {
 		fi
 		sleep 0.1
 	done
-	say "flagd pid $PID ready after ~$((i * 100)) ms"
+	say "flagd pid $PID ready (answered after $i retries)"
 	say "  api      $N_API"
 	say "  changes  $N_PUB"
 	say "  http     $N_HTTP  (/healthz /readyz /metrics)"

@@ -310,9 +310,9 @@ class Cluster:
     def new_key(self, key_id, role, scope=None):
         """Generates a key and adds it with `flagctl key add` (as admin)."""
         path, _, b64 = keygen(self.keydir, key_id)
-        args = ["key", "add", key_id, "--role", role, "--public-key", b64]
+        args = ["key", "add", role, key_id, b64]
         if scope is not None:
-            args += ["--scope", scope]
+            args.append(scope)
         res = self.ctl(*args)
         assert res.ok, res
         return path

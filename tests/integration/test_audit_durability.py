@@ -88,7 +88,15 @@ def test_acknowledged_writes_survive_kill_9(tmp_path):
         total = [0]
         stop_at = writers * per_writer // 2  # kill once half are acked
 
+        errors = []
+
         def writer(name):
+            try:
+                write_loop(name)
+            except Exception as e:  # reported on the test thread
+                errors.append(repr(e))
+
+        def write_loop(name):
             failures = 0
             for k in range(per_writer):
                 action = "promote" if k % 2 == 0 else "rollback"
@@ -127,6 +135,10 @@ def test_acknowledged_writes_survive_kill_9(tmp_path):
         for t in threads:
             t.join(timeout=120)
             assert not t.is_alive(), "writer thread did not finish"
+        print("kill -9 after %d acknowledged writes of %d attempted "
+              "(revisions %d..%d)" % (len(acked), writers * per_writer,
+                                      base + 1, max(r for r, _, _ in acked)))
+        assert not errors, errors
         assert len(acked) >= stop_at, acked
         assert len(acked) < writers * per_writer, \
             "the kill came after every write: nothing was in flight"
@@ -141,11 +153,17 @@ def test_acknowledged_writes_survive_kill_9(tmp_path):
             assert rev in entries, (rev, name, action)
             assert entries[rev]["rollout"] == name, entries[rev]
             assert entries[rev]["action"] == action, entries[rev]
-        # Each rollout holds at least its last acknowledged write.
+        # Each rollout holds at least its last acknowledged write, and
+        # its state is the one its last audit entry describes.
         for n in names:
             mine = [r for r, name, _ in acked if name == n]
+            st = c.status(n)
             if mine:
-                assert c.status(n)["revision"] >= max(mine)
+                assert st["revision"] >= max(mine), (st, mine)
+            last = max(r for r, e in entries.items() if e["rollout"] == n)
+            assert st["revision"] == last, (st, entries[last])
+            assert "stage=%s(%d)" % (st["stage"], st["stage_index"]) in \
+                entries[last]["after"], (st, entries[last])
         c.ok("audit", "verify")
     finally:
         if c.flagd.running():

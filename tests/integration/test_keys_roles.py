@@ -114,8 +114,7 @@ def test_key_add_remove_list_are_audited(cluster, tmp_path):
     assert add[0]["revision"] == rev0 + 1
 
     # The same id twice is refused.
-    res = c.ctl("key", "add", "temp-op", "--role", "reader",
-                "--public-key", "A" * 43 + "=")
+    res = c.ctl("key", "add", "reader", "temp-op", "A" * 43 + "=")
     assert res.rc == 1, res
     assert c.revision() == rev0 + 1
 

@@ -52,6 +52,46 @@
 #define START_TIMEOUT_MS 30000
 #define STOP_TIMEOUT_MS 30000
 
+// What must not change when a write is refused.
+typedef struct state {
+	uint64_t revision;
+	size_t   audit_count;
+	uint64_t audit_last;
+	uint8_t *snap; // packed Snapshot
+	size_t   snaplen;
+} state;
+
+// A complete ApplyRollout of a two-stage rollout with one bool flag: a
+// write that would change the store if it were accepted.
+typedef struct apply_cmd {
+	Sluice__V1__Command      cmd;
+	Sluice__V1__ApplyRollout ap;
+	Sluice__V1__RolloutSpec  spec;
+	Sluice__V1__Flag         flag;
+	Sluice__V1__Flag        *flags[1];
+	Sluice__V1__FlagValue    v[2];
+	Sluice__V1__FlagValue   *vals[2];
+	char                     st0[8];
+	char                     st1[8];
+	char                    *stages[2];
+	char                     name[64];
+	char                     key[96];
+	char                    *reason; // malloc'd when set
+} apply_cmd;
+
+// Everything one test allocates, released by the per-test teardown, so a
+// failed assertion (a longjmp out of the test) leaks nothing.
+typedef struct scratch {
+	apply_cmd                 a;
+	Sluice__V1__SignedCommand sc;
+	Sluice__V1__Reply        *rep;
+	uint8_t                  *buf;
+	size_t                    len;
+	state                     before;
+	state                     after;
+	Sluice__V1__Reply        *tmp; // read_state's reply in flight
+} scratch;
+
 typedef struct fixture {
 	char       dir[256];
 	char       log[300];
@@ -65,6 +105,7 @@ typedef struct fixture {
 	sl_secret *impostor; // id "admin", but another key pair
 	uint64_t   request_id;
 	int        seq; // distinct rollout names across tests
+	scratch    s;
 } fixture;
 
 // ------------------------------------------------------------- process
@@ -133,11 +174,11 @@ wait_exit(pid_t pid, unsigned timeout_ms, int *statusp)
 static int
 write_authorized_keys(fixture *f, const char *path)
 {
-	const sl_secret *ks[2]    = { f->admin, f->reader };
+	const sl_secret       *ks[2] = { f->admin, f->reader };
 	const Sluice__V1__Role rs[2] = { SLUICE__V1__ROLE__ROLE_ADMIN,
 		SLUICE__V1__ROLE__ROLE_READER };
-	FILE            *fp;
-	char             line[512];
+	FILE                  *fp;
+	char                   line[512];
 
 	if ((fp = fopen(path, "w")) == NULL) {
 		return (-1);
@@ -181,8 +222,8 @@ spawn_flagd(fixture *f, const char *keys)
 		return (-1);
 	}
 	snprintf(data, sizeof(data), "%s/data", f->dir);
-	snprintf(f->api_url, sizeof(f->api_url), "tcp://127.0.0.1:%d",
-	    api_port);
+	snprintf(
+	    f->api_url, sizeof(f->api_url), "tcp://127.0.0.1:%d", api_port);
 	snprintf(pub, sizeof(pub), "tcp://127.0.0.1:%d", pub_port);
 
 	if ((pid = fork()) < 0) {
@@ -198,7 +239,7 @@ spawn_flagd(fixture *f, const char *keys)
 			(char *) (uintptr_t) "--log-level=info",
 			// Durability is not under test here.
 			(char *) (uintptr_t) "--nosync", NULL };
-		int fd = open(f->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int   fd = open(f->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		if (fd >= 0) {
 			dup2(fd, STDOUT_FILENO);
 			dup2(fd, STDERR_FILENO);
@@ -263,15 +304,6 @@ call(fixture *f, Sluice__V1__Request *req, Sluice__V1__Reply **repp)
 	return (rv);
 }
 
-// What must not change when a write is refused.
-typedef struct state {
-	uint64_t revision;
-	size_t   audit_count;
-	uint64_t audit_last;
-	uint8_t *snap; // packed Snapshot
-	size_t   snaplen;
-} state;
-
 static void
 state_fini(state *s)
 {
@@ -280,77 +312,71 @@ state_fini(state *s)
 }
 
 static void
+reply_free(Sluice__V1__Reply **repp)
+{
+	if (*repp != NULL) {
+		sluice__v1__reply__free_unpacked(*repp, NULL);
+		*repp = NULL;
+	}
+}
+
+static void
 read_state(fixture *f, state *s)
 {
 	Sluice__V1__Request     req;
 	Sluice__V1__GetSnapshot gs;
 	Sluice__V1__AuditQuery  aq;
-	Sluice__V1__Reply      *rep = NULL;
 
-	memset(s, 0, sizeof(*s));
+	state_fini(s);
 	sluice__v1__request__init(&req);
 	sluice__v1__get_snapshot__init(&gs);
 	req.op_case  = SLUICE__V1__REQUEST__OP_SNAPSHOT;
 	req.snapshot = &gs;
-	assert_int_equal(call(f, &req, &rep), SLUICE_OK);
-	assert_non_null(rep);
-	assert_int_equal(rep->result_case, SLUICE__V1__REPLY__RESULT_SNAPSHOT);
-	s->revision = rep->revision;
-	assert_int_equal(rep->snapshot->revision, rep->revision);
+	reply_free(&f->s.tmp);
+	assert_int_equal(call(f, &req, &f->s.tmp), SLUICE_OK);
+	assert_non_null(f->s.tmp);
 	assert_int_equal(
-	    sl_pack(&rep->snapshot->base, &s->snap, &s->snaplen), SLUICE_OK);
-	sluice__v1__reply__free_unpacked(rep, NULL);
+	    f->s.tmp->result_case, SLUICE__V1__REPLY__RESULT_SNAPSHOT);
+	s->revision = f->s.tmp->revision;
+	assert_int_equal(f->s.tmp->snapshot->revision, f->s.tmp->revision);
+	assert_int_equal(
+	    sl_pack(&f->s.tmp->snapshot->base, &s->snap, &s->snaplen),
+	    SLUICE_OK);
+	reply_free(&f->s.tmp);
 
 	sluice__v1__request__init(&req);
 	sluice__v1__audit_query__init(&aq);
 	aq.limit    = 5000;
 	req.op_case = SLUICE__V1__REQUEST__OP_AUDIT;
 	req.audit   = &aq;
-	assert_int_equal(call(f, &req, &rep), SLUICE_OK);
-	assert_non_null(rep);
-	assert_int_equal(rep->result_case, SLUICE__V1__REPLY__RESULT_AUDIT);
-	assert_false(rep->audit->more);
-	s->audit_count = rep->audit->n_entries;
+	assert_int_equal(call(f, &req, &f->s.tmp), SLUICE_OK);
+	assert_non_null(f->s.tmp);
+	assert_int_equal(
+	    f->s.tmp->result_case, SLUICE__V1__REPLY__RESULT_AUDIT);
+	assert_false(f->s.tmp->audit->more);
+	s->audit_count = f->s.tmp->audit->n_entries;
 	if (s->audit_count > 0) {
 		s->audit_last =
-		    rep->audit->entries[s->audit_count - 1]->revision;
+		    f->s.tmp->audit->entries[s->audit_count - 1]->revision;
 	}
-	sluice__v1__reply__free_unpacked(rep, NULL);
+	reply_free(&f->s.tmp);
 }
 
+// Reads the state again into f->s.after and compares it with before.
 static void
 assert_state_unchanged(fixture *f, const state *before)
 {
-	state after;
+	state *after = &f->s.after;
 
-	read_state(f, &after);
-	assert_int_equal(after.revision, before->revision);
-	assert_int_equal(after.audit_count, before->audit_count);
-	assert_int_equal(after.audit_last, before->audit_last);
-	assert_int_equal(after.snaplen, before->snaplen);
-	assert_memory_equal(after.snap, before->snap, before->snaplen);
-	state_fini(&after);
+	read_state(f, after);
+	assert_int_equal(after->revision, before->revision);
+	assert_int_equal(after->audit_count, before->audit_count);
+	assert_int_equal(after->audit_last, before->audit_last);
+	assert_int_equal(after->snaplen, before->snaplen);
+	assert_memory_equal(after->snap, before->snap, before->snaplen);
 }
 
 // ------------------------------------------------------------- commands
-
-// A complete ApplyRollout of a two-stage rollout with one bool flag: a
-// write that would change the store if it were accepted.
-typedef struct apply_cmd {
-	Sluice__V1__Command      cmd;
-	Sluice__V1__ApplyRollout ap;
-	Sluice__V1__RolloutSpec  spec;
-	Sluice__V1__Flag         flag;
-	Sluice__V1__Flag        *flags[1];
-	Sluice__V1__FlagValue    v[2];
-	Sluice__V1__FlagValue   *vals[2];
-	char                     st0[8];
-	char                     st1[8];
-	char                    *stages[2];
-	char                     name[64];
-	char                     key[96];
-	char                    *reason; // malloc'd when set
-} apply_cmd;
 
 static void
 apply_init(fixture *f, apply_cmd *a, const char *what)
@@ -370,18 +396,18 @@ apply_init(fixture *f, apply_cmd *a, const char *what)
 		a->v[i].bool_value = i == 1;
 		a->vals[i]         = &a->v[i];
 	}
-	a->flag.key      = a->key;
-	a->flag.n_values = 2;
-	a->flag.values   = a->vals;
-	a->flags[0]      = &a->flag;
-	a->stages[0]     = a->st0;
-	a->stages[1]     = a->st1;
-	a->spec.name     = a->name;
-	a->spec.n_stages = 2;
-	a->spec.stages   = a->stages;
-	a->spec.n_flags  = 1;
-	a->spec.flags    = a->flags;
-	a->ap.spec       = &a->spec;
+	a->flag.key        = a->key;
+	a->flag.n_values   = 2;
+	a->flag.values     = a->vals;
+	a->flags[0]        = &a->flag;
+	a->stages[0]       = a->st0;
+	a->stages[1]       = a->st1;
+	a->spec.name       = a->name;
+	a->spec.n_stages   = 2;
+	a->spec.stages     = a->stages;
+	a->spec.n_flags    = 1;
+	a->spec.flags      = a->flags;
+	a->ap.spec         = &a->spec;
 	a->cmd.action_case = SLUICE__V1__COMMAND__ACTION_APPLY;
 	a->cmd.apply       = &a->ap;
 }
@@ -391,36 +417,36 @@ apply_fini(apply_cmd *a)
 {
 	sl_command_clear_nonce(&a->cmd);
 	free(a->reason);
+	a->reason     = NULL;
+	a->cmd.reason = NULL;
 }
 
-// Packs a write request around sc. version: the header's api_version;
-// with_header false leaves the header out.
+// Packs a write request around sc into f->s.buf. version: the header's
+// api_version; with_header false leaves the header out.
 static void
 pack_write(fixture *f, const Sluice__V1__SignedCommand *sc, uint32_t version,
-    bool with_header, uint8_t **bufp, size_t *lenp)
+    bool with_header)
 {
 	Sluice__V1__Request req;
 	Sluice__V1__Header  h;
 
+	free(f->s.buf);
+	f->s.buf = NULL;
 	sluice__v1__request__init(&req);
 	header_init(f, &h, version);
 	req.header  = with_header ? &h : NULL;
 	req.op_case = SLUICE__V1__REQUEST__OP_WRITE;
 	req.write   = (Sluice__V1__SignedCommand *) (uintptr_t) sc;
-	assert_int_equal(sl_pack(&req.base, bufp, lenp), SLUICE_OK);
+	assert_int_equal(sl_pack(&req.base, &f->s.buf, &f->s.len), SLUICE_OK);
 }
 
+// Sends len bytes of f->s.buf; the reply lands in f->s.rep.
 static void
-send_write(fixture *f, const Sluice__V1__SignedCommand *sc, uint32_t version,
-    bool with_header, Sluice__V1__Reply **repp)
+send_buf(fixture *f, size_t len)
 {
-	uint8_t *buf;
-	size_t   len;
-
-	pack_write(f, sc, version, with_header, &buf, &len);
-	assert_int_equal(send_raw(f, buf, len, repp), SLUICE_OK);
-	free(buf);
-	assert_non_null(*repp);
+	reply_free(&f->s.rep);
+	assert_int_equal(send_raw(f, f->s.buf, len, &f->s.rep), SLUICE_OK);
+	assert_non_null(f->s.rep);
 }
 
 // Checks that rep is an error reply with code want and a message.
@@ -446,25 +472,65 @@ assert_refused(const Sluice__V1__Reply *rep, int want)
 	assert_true(strlen(rep->error->message) > 0);
 }
 
-// Seals a's command with k, sends it with the given header, expects the
-// refusal want and no change.
 static void
-expect_refused_write(fixture *f, apply_cmd *a, const sl_secret *k,
-    uint32_t version, bool with_header, int want)
+assert_accepted(const Sluice__V1__Reply *rep)
 {
-	Sluice__V1__SignedCommand sc;
-	Sluice__V1__Reply        *rep = NULL;
-	state                     before;
+	assert_non_null(rep);
+	if (rep->result_case == SLUICE__V1__REPLY__RESULT_ERROR) {
+		print_error("valid write refused: %s: %s\n",
+		    sluice_errname((int) rep->error->code),
+		    rep->error->message);
+	}
+	assert_int_equal(rep->result_case, SLUICE__V1__REPLY__RESULT_WRITE);
+	assert_true(rep->write->changed);
+}
 
-	read_state(f, &before);
-	sluice__v1__signed_command__init(&sc);
-	assert_int_equal(sl_command_seal(k, &a->cmd, &sc), SLUICE_OK);
-	send_write(f, &sc, version, with_header, &rep);
-	sl_signed_command_clear(&sc);
-	assert_refused(rep, want);
-	sluice__v1__reply__free_unpacked(rep, NULL);
-	assert_state_unchanged(f, &before);
-	state_fini(&before);
+// Seals f->s.a's command with k into f->s.sc.
+static void
+seal(fixture *f, const sl_secret *k)
+{
+	sl_signed_command_clear(&f->s.sc);
+	assert_int_equal(sl_command_seal(k, &f->s.a.cmd, &f->s.sc), SLUICE_OK);
+}
+
+// Seals f->s.a's command with k, sends it with the given header, expects
+// the refusal want and no change.
+static void
+expect_refused_write(fixture *f, const sl_secret *k, uint32_t version,
+    bool with_header, int want)
+{
+	read_state(f, &f->s.before);
+	seal(f, k);
+	pack_write(f, &f->s.sc, version, with_header);
+	send_buf(f, f->s.len);
+	assert_refused(f->s.rep, want);
+	assert_state_unchanged(f, &f->s.before);
+}
+
+static int
+test_setup(void **statep)
+{
+	fixture *f = *statep;
+
+	memset(&f->s, 0, sizeof(f->s));
+	sluice__v1__signed_command__init(&f->s.sc);
+	return (0);
+}
+
+static int
+test_teardown(void **statep)
+{
+	fixture *f = *statep;
+
+	apply_fini(&f->s.a);
+	sl_signed_command_clear(&f->s.sc);
+	reply_free(&f->s.rep);
+	reply_free(&f->s.tmp);
+	free(f->s.buf);
+	state_fini(&f->s.before);
+	state_fini(&f->s.after);
+	memset(&f->s, 0, sizeof(f->s));
+	return (0);
 }
 
 // ------------------------------------------------------------- setup
@@ -480,7 +546,7 @@ group_setup(void **statep)
 	if ((f = calloc(1, sizeof(*f))) == NULL) {
 		return (-1);
 	}
-	f->pid = -1;
+	f->pid  = -1;
 	*statep = f;
 	if (sl_crypto_init() != SLUICE_OK) {
 		return (-1);
@@ -558,7 +624,8 @@ group_setup(void **statep)
 		if (f->pid < 0) {
 			if (pid > 0) {
 				kill(pid, SIGKILL);
-				(void) wait_exit(pid, STOP_TIMEOUT_MS, &status);
+				(void) wait_exit(
+				    pid, STOP_TIMEOUT_MS, &status);
 			}
 			nng_close(f->sock);
 			f->sock_open = false;
@@ -589,7 +656,8 @@ group_teardown(void **statep)
 	if (f->pid > 0) {
 		kill(f->pid, SIGTERM);
 		if (!wait_exit(f->pid, STOP_TIMEOUT_MS, &status)) {
-			print_error("flagd did not stop on SIGTERM; killing\n");
+			print_error(
+			    "flagd did not stop on SIGTERM; killing\n");
 			kill(f->pid, SIGKILL);
 			(void) wait_exit(f->pid, STOP_TIMEOUT_MS, &status);
 			rc = -1;
@@ -621,199 +689,141 @@ group_teardown(void **statep)
 static void
 test_refused_writes_valid_write_is_accepted(void **statep)
 {
-	fixture                  *f = *statep;
-	apply_cmd                 a;
-	Sluice__V1__SignedCommand sc;
-	Sluice__V1__Reply        *rep = NULL;
-	state                     before;
-	state                     after;
+	fixture *f = *statep;
+	scratch *s = &f->s;
 
-	read_state(f, &before);
-	apply_init(f, &a, "control");
-	sluice__v1__signed_command__init(&sc);
-	assert_int_equal(sl_command_seal(f->admin, &a.cmd, &sc), SLUICE_OK);
-	send_write(f, &sc, SL_API_VERSION, true, &rep);
-	sl_signed_command_clear(&sc);
-	apply_fini(&a);
-	if (rep->result_case == SLUICE__V1__REPLY__RESULT_ERROR) {
-		print_error("valid write refused: %s: %s\n",
-		    sluice_errname((int) rep->error->code),
-		    rep->error->message);
-	}
-	assert_int_equal(rep->result_case, SLUICE__V1__REPLY__RESULT_WRITE);
-	assert_true(rep->write->changed);
-	assert_int_equal(rep->revision, before.revision + 1);
-	sluice__v1__reply__free_unpacked(rep, NULL);
-	read_state(f, &after);
-	assert_int_equal(after.revision, before.revision + 1);
-	assert_int_equal(after.audit_count, before.audit_count + 1);
-	assert_int_equal(after.audit_last, before.revision + 1);
-	state_fini(&before);
-	state_fini(&after);
+	read_state(f, &s->before);
+	apply_init(f, &s->a, "control");
+	seal(f, f->admin);
+	pack_write(f, &s->sc, SL_API_VERSION, true);
+	send_buf(f, s->len);
+	assert_accepted(s->rep);
+	assert_int_equal(s->rep->revision, s->before.revision + 1);
+	read_state(f, &s->after);
+	assert_int_equal(s->after.revision, s->before.revision + 1);
+	assert_int_equal(s->after.audit_count, s->before.audit_count + 1);
+	assert_int_equal(s->after.audit_last, s->before.revision + 1);
 }
 
 static void
 test_refused_writes_unsigned_ebadsig(void **statep)
 {
-	fixture                  *f = *statep;
-	apply_cmd                 a;
-	Sluice__V1__SignedCommand sc;
-	Sluice__V1__Reply        *rep = NULL;
-	state                     before;
+	fixture *f = *statep;
+	scratch *s = &f->s;
 
-	read_state(f, &before);
-	apply_init(f, &a, "unsigned");
-	sluice__v1__signed_command__init(&sc);
-	assert_int_equal(sl_command_seal(f->admin, &a.cmd, &sc), SLUICE_OK);
+	read_state(f, &s->before);
+	apply_init(f, &s->a, "unsigned");
+	seal(f, f->admin);
 	// Same body and key id, no signature at all.
-	free(sc.signature.data);
-	sc.signature.data = NULL;
-	sc.signature.len  = 0;
-	send_write(f, &sc, SL_API_VERSION, true, &rep);
-	sl_signed_command_clear(&sc);
-	apply_fini(&a);
-	assert_refused(rep, SLUICE_EBADSIG);
-	sluice__v1__reply__free_unpacked(rep, NULL);
-	assert_state_unchanged(f, &before);
-	state_fini(&before);
+	free(s->sc.signature.data);
+	s->sc.signature.data = NULL;
+	s->sc.signature.len  = 0;
+	pack_write(f, &s->sc, SL_API_VERSION, true);
+	send_buf(f, s->len);
+	assert_refused(s->rep, SLUICE_EBADSIG);
+	assert_state_unchanged(f, &s->before);
 }
 
 static void
 test_refused_writes_other_key_signature_ebadsig(void **statep)
 {
-	fixture  *f = *statep;
-	apply_cmd a;
+	fixture *f = *statep;
 
 	// Signed by a key pair that calls itself "admin" but is not the
 	// authorized admin key.
-	apply_init(f, &a, "impostor");
+	apply_init(f, &f->s.a, "impostor");
 	expect_refused_write(
-	    f, &a, f->impostor, SL_API_VERSION, true, SLUICE_EBADSIG);
-	apply_fini(&a);
+	    f, f->impostor, SL_API_VERSION, true, SLUICE_EBADSIG);
 }
 
 static void
-test_refused_writes_flipped_signature_bit_ebadsig(void **statep)
+test_refused_writes_flipped_body_bit_ebadsig(void **statep)
 {
-	fixture                  *f = *statep;
-	apply_cmd                 a;
-	Sluice__V1__SignedCommand sc;
-	Sluice__V1__Reply        *rep = NULL;
-	state                     before;
+	fixture *f = *statep;
+	scratch *s = &f->s;
 
-	read_state(f, &before);
-	apply_init(f, &a, "flipped");
-	sluice__v1__signed_command__init(&sc);
-	assert_int_equal(sl_command_seal(f->admin, &a.cmd, &sc), SLUICE_OK);
-	sc.body.data[sc.body.len / 2] ^= 0x01; // body no longer as signed
-	send_write(f, &sc, SL_API_VERSION, true, &rep);
-	sl_signed_command_clear(&sc);
-	apply_fini(&a);
-	assert_refused(rep, SLUICE_EBADSIG);
-	sluice__v1__reply__free_unpacked(rep, NULL);
-	assert_state_unchanged(f, &before);
-	state_fini(&before);
+	read_state(f, &s->before);
+	apply_init(f, &s->a, "flipped");
+	seal(f, f->admin);
+	s->sc.body.data[s->sc.body.len / 2] ^= 0x01; // not the signed bytes
+	pack_write(f, &s->sc, SL_API_VERSION, true);
+	send_buf(f, s->len);
+	assert_refused(s->rep, SLUICE_EBADSIG);
+	assert_state_unchanged(f, &s->before);
 }
 
 static void
 test_refused_writes_unknown_key_eunknownkey(void **statep)
 {
-	fixture  *f = *statep;
-	apply_cmd a;
+	fixture *f = *statep;
 
-	apply_init(f, &a, "ghost");
+	apply_init(f, &f->s.a, "ghost");
 	expect_refused_write(
-	    f, &a, f->ghost, SL_API_VERSION, true, SLUICE_EUNKNOWNKEY);
-	apply_fini(&a);
+	    f, f->ghost, SL_API_VERSION, true, SLUICE_EUNKNOWNKEY);
 }
 
 static void
 test_refused_writes_reader_apply_eperm(void **statep)
 {
-	fixture  *f = *statep;
-	apply_cmd a;
+	fixture *f = *statep;
 
-	apply_init(f, &a, "reader");
-	expect_refused_write(
-	    f, &a, f->reader, SL_API_VERSION, true, SLUICE_EPERM);
-	apply_fini(&a);
+	apply_init(f, &f->s.a, "reader");
+	expect_refused_write(f, f->reader, SL_API_VERSION, true, SLUICE_EPERM);
 }
 
 static void
 test_refused_writes_replayed_command_ereplay(void **statep)
 {
-	fixture                  *f = *statep;
-	apply_cmd                 a;
-	Sluice__V1__SignedCommand sc;
-	Sluice__V1__Reply        *rep = NULL;
-	uint8_t                  *buf;
-	size_t                    len;
-	state                     mid;
+	fixture *f = *statep;
+	scratch *s = &f->s;
 
-	apply_init(f, &a, "replay");
-	sluice__v1__signed_command__init(&sc);
-	assert_int_equal(sl_command_seal(f->admin, &a.cmd, &sc), SLUICE_OK);
-	pack_write(f, &sc, SL_API_VERSION, true, &buf, &len);
-	sl_signed_command_clear(&sc);
-	apply_fini(&a);
+	apply_init(f, &s->a, "replay");
+	seal(f, f->admin);
+	pack_write(f, &s->sc, SL_API_VERSION, true);
 
 	// The first copy is a valid write.
-	assert_int_equal(send_raw(f, buf, len, &rep), SLUICE_OK);
-	assert_non_null(rep);
-	if (rep->result_case == SLUICE__V1__REPLY__RESULT_ERROR) {
-		print_error("first copy refused: %s: %s\n",
-		    sluice_errname((int) rep->error->code),
-		    rep->error->message);
-	}
-	assert_int_equal(rep->result_case, SLUICE__V1__REPLY__RESULT_WRITE);
-	assert_true(rep->write->changed);
-	sluice__v1__reply__free_unpacked(rep, NULL);
+	send_buf(f, s->len);
+	assert_accepted(s->rep);
 
 	// The same bytes again.
-	read_state(f, &mid);
-	assert_int_equal(send_raw(f, buf, len, &rep), SLUICE_OK);
-	free(buf);
-	assert_refused(rep, SLUICE_EREPLAY);
-	sluice__v1__reply__free_unpacked(rep, NULL);
-	assert_state_unchanged(f, &mid);
-	state_fini(&mid);
+	read_state(f, &s->before);
+	send_buf(f, s->len);
+	assert_refused(s->rep, SLUICE_EREPLAY);
+	assert_state_unchanged(f, &s->before);
 }
 
 static void
 test_refused_writes_stale_timestamp_eexpired(void **statep)
 {
-	fixture  *f = *statep;
-	apply_cmd a;
+	fixture *f = *statep;
 
-	apply_init(f, &a, "stale");
-	a.cmd.timestamp_ms = sl_now_ms() - 10u * 60u * 1000u;
+	apply_init(f, &f->s.a, "stale");
+	f->s.a.cmd.timestamp_ms = sl_now_ms() - 10u * 60u * 1000u;
 	expect_refused_write(
-	    f, &a, f->admin, SL_API_VERSION, true, SLUICE_EEXPIRED);
-	apply_fini(&a);
+	    f, f->admin, SL_API_VERSION, true, SLUICE_EEXPIRED);
 }
 
 static void
 test_refused_writes_future_timestamp_eexpired(void **statep)
 {
-	fixture  *f = *statep;
-	apply_cmd a;
+	fixture *f = *statep;
 
-	apply_init(f, &a, "future");
-	a.cmd.timestamp_ms = sl_now_ms() + 10u * 60u * 1000u;
+	apply_init(f, &f->s.a, "future");
+	f->s.a.cmd.timestamp_ms = sl_now_ms() + 10u * 60u * 1000u;
 	expect_refused_write(
-	    f, &a, f->admin, SL_API_VERSION, true, SLUICE_EEXPIRED);
-	apply_fini(&a);
+	    f, f->admin, SL_API_VERSION, true, SLUICE_EEXPIRED);
 }
 
-// Builds a correctly signed command whose body is body_bytes or more
-// (sl_command_seal refuses to seal above the limit, so sign by hand).
+// Builds in f->s.sc a correctly signed command whose body is over
+// body_bytes (sl_command_seal refuses to seal above the limit, so this
+// signs by hand).
 static void
-seal_oversized(fixture *f, apply_cmd *a, size_t body_bytes,
-    Sluice__V1__SignedCommand *sc)
+seal_oversized(fixture *f, size_t body_bytes)
 {
-	uint8_t *nonce;
-	uint8_t *sig;
-	size_t   len;
+	apply_cmd                 *a  = &f->s.a;
+	Sluice__V1__SignedCommand *sc = &f->s.sc;
+	uint8_t                   *nonce;
+	size_t                     len;
 
 	a->reason = malloc(body_bytes + 1);
 	assert_non_null(a->reason);
@@ -824,22 +834,22 @@ seal_oversized(fixture *f, apply_cmd *a, size_t body_bytes,
 	nonce                 = malloc(SL_NONCE_BYTES);
 	assert_non_null(nonce);
 	memset(nonce, 0x5a, SL_NONCE_BYTES);
-	nonce[0]           = (uint8_t) f->seq;
-	a->cmd.nonce.data  = nonce;
-	a->cmd.nonce.len   = SL_NONCE_BYTES;
-	sluice__v1__signed_command__init(sc);
-	assert_int_equal(sl_pack(&a->cmd.base, &sc->body.data, &len),
-	    SLUICE_OK);
+	nonce[0]          = (uint8_t) f->seq;
+	a->cmd.nonce.data = nonce;
+	a->cmd.nonce.len  = SL_NONCE_BYTES;
+
+	sl_signed_command_clear(sc);
+	assert_int_equal(
+	    sl_pack(&a->cmd.base, &sc->body.data, &len), SLUICE_OK);
 	sc->body.len = len;
 	assert_true(len > body_bytes);
-	sig = malloc(SLUICE_SIG_BYTES);
-	assert_non_null(sig);
-	assert_int_equal(
-	    sl_sign(f->admin, SL_CTX_COMMAND, sc->body.data, len, sig),
+	sc->signature.data = malloc(SLUICE_SIG_BYTES);
+	assert_non_null(sc->signature.data);
+	sc->signature.len = SLUICE_SIG_BYTES;
+	assert_int_equal(sl_sign(f->admin, SL_CTX_COMMAND, sc->body.data, len,
+	                     sc->signature.data),
 	    SLUICE_OK);
-	sc->signature.data = sig;
-	sc->signature.len  = SLUICE_SIG_BYTES;
-	sc->key_id         = strdup(f->admin->id);
+	sc->key_id = strdup(f->admin->id);
 	assert_non_null(sc->key_id);
 }
 
@@ -848,137 +858,101 @@ seal_oversized(fixture *f, apply_cmd *a, size_t body_bytes,
 static void
 test_refused_writes_oversized_body_etoobig(void **statep)
 {
-	fixture                  *f = *statep;
-	apply_cmd                 a;
-	Sluice__V1__SignedCommand sc;
-	Sluice__V1__Reply        *rep = NULL;
-	uint8_t                  *buf;
-	size_t                    len;
-	state                     before;
+	fixture *f = *statep;
+	scratch *s = &f->s;
 
-	read_state(f, &before);
-	apply_init(f, &a, "bigbody");
-	seal_oversized(f, &a, SL_MAX_COMMAND_BYTES + 512, &sc);
-	assert_true(sc.body.len > SL_MAX_COMMAND_BYTES);
-	pack_write(f, &sc, SL_API_VERSION, true, &buf, &len);
-	assert_true(len <= SL_MAX_REQUEST_BYTES);
-	assert_int_equal(send_raw(f, buf, len, &rep), SLUICE_OK);
-	free(buf);
-	sl_signed_command_clear(&sc);
-	apply_fini(&a);
-	assert_refused(rep, SLUICE_ETOOBIG);
-	sluice__v1__reply__free_unpacked(rep, NULL);
-	assert_state_unchanged(f, &before);
-	state_fini(&before);
+	read_state(f, &s->before);
+	apply_init(f, &s->a, "bigbody");
+	seal_oversized(f, SL_MAX_COMMAND_BYTES + 512);
+	assert_true(s->sc.body.len > SL_MAX_COMMAND_BYTES);
+	pack_write(f, &s->sc, SL_API_VERSION, true);
+	assert_true(s->len <= SL_MAX_REQUEST_BYTES);
+	send_buf(f, s->len);
+	assert_refused(s->rep, SLUICE_ETOOBIG);
+	assert_state_unchanged(f, &s->before);
 }
 
 // A request far over the request limit (but under nng's hard cap).
 static void
 test_refused_writes_oversized_request_etoobig(void **statep)
 {
-	fixture                  *f = *statep;
-	apply_cmd                 a;
-	Sluice__V1__SignedCommand sc;
-	Sluice__V1__Reply        *rep = NULL;
-	uint8_t                  *buf;
-	size_t                    len;
-	state                     before;
+	fixture *f = *statep;
+	scratch *s = &f->s;
 
-	read_state(f, &before);
-	apply_init(f, &a, "bigrequest");
-	seal_oversized(f, &a, 200u * 1024u, &sc);
-	pack_write(f, &sc, SL_API_VERSION, true, &buf, &len);
-	assert_true(len > SL_MAX_REQUEST_BYTES);
-	assert_int_equal(send_raw(f, buf, len, &rep), SLUICE_OK);
-	free(buf);
-	sl_signed_command_clear(&sc);
-	apply_fini(&a);
-	assert_refused(rep, SLUICE_ETOOBIG);
-	sluice__v1__reply__free_unpacked(rep, NULL);
-	assert_state_unchanged(f, &before);
-	state_fini(&before);
+	read_state(f, &s->before);
+	apply_init(f, &s->a, "bigrequest");
+	seal_oversized(f, 200u * 1024u);
+	pack_write(f, &s->sc, SL_API_VERSION, true);
+	assert_true(s->len > SL_MAX_REQUEST_BYTES);
+	send_buf(f, s->len);
+	assert_refused(s->rep, SLUICE_ETOOBIG);
+	assert_state_unchanged(f, &s->before);
 }
 
 static void
 test_refused_writes_garbage_eproto(void **statep)
 {
-	fixture           *f = *statep;
-	Sluice__V1__Reply *rep = NULL;
-	uint8_t            junk[64];
-	state              before;
+	fixture *f = *statep;
+	scratch *s = &f->s;
 
-	read_state(f, &before);
+	read_state(f, &s->before);
 	// A varint longer than ten bytes, then text: no protobuf parser
 	// accepts it.
-	memset(junk, 0xff, 24);
-	memcpy(junk + 24, "this is not a sluice request at all!!!!!", 40);
-	assert_int_equal(send_raw(f, junk, sizeof(junk), &rep), SLUICE_OK);
-	assert_refused(rep, SLUICE_EPROTO);
-	sluice__v1__reply__free_unpacked(rep, NULL);
-	assert_state_unchanged(f, &before);
-	state_fini(&before);
+	s->len = 64;
+	s->buf = malloc(s->len);
+	assert_non_null(s->buf);
+	memset(s->buf, 0xff, 24);
+	memcpy(s->buf + 24, "this is not a sluice request at all!!!!!", 40);
+	send_buf(f, s->len);
+	assert_refused(s->rep, SLUICE_EPROTO);
+	assert_state_unchanged(f, &s->before);
 }
 
 static void
 test_refused_writes_truncated_eproto(void **statep)
 {
-	fixture                  *f = *statep;
-	apply_cmd                 a;
-	Sluice__V1__SignedCommand sc;
-	Sluice__V1__Reply        *rep = NULL;
-	uint8_t                  *buf;
-	size_t                    len;
-	state                     before;
+	fixture *f = *statep;
+	scratch *s = &f->s;
 
-	read_state(f, &before);
-	apply_init(f, &a, "truncated");
-	sluice__v1__signed_command__init(&sc);
-	assert_int_equal(sl_command_seal(f->admin, &a.cmd, &sc), SLUICE_OK);
-	pack_write(f, &sc, SL_API_VERSION, true, &buf, &len);
-	sl_signed_command_clear(&sc);
-	apply_fini(&a);
+	read_state(f, &s->before);
+	apply_init(f, &s->a, "truncated");
+	seal(f, f->admin);
+	pack_write(f, &s->sc, SL_API_VERSION, true);
 	// Cut inside the write field, whose length prefix promises more.
-	assert_int_equal(send_raw(f, buf, len / 2, &rep), SLUICE_OK);
-	free(buf);
-	assert_refused(rep, SLUICE_EPROTO);
-	sluice__v1__reply__free_unpacked(rep, NULL);
-	assert_state_unchanged(f, &before);
-	state_fini(&before);
+	send_buf(f, s->len / 2);
+	assert_refused(s->rep, SLUICE_EPROTO);
+	assert_state_unchanged(f, &s->before);
 }
 
 static void
 test_refused_writes_wrong_api_version_eversion(void **statep)
 {
-	fixture  *f = *statep;
-	apply_cmd a;
+	fixture *f = *statep;
 
-	apply_init(f, &a, "version");
+	apply_init(f, &f->s.a, "version");
 	expect_refused_write(
-	    f, &a, f->admin, SL_API_VERSION + 1, true, SLUICE_EVERSION);
-	apply_fini(&a);
+	    f, f->admin, SL_API_VERSION + 1, true, SLUICE_EVERSION);
 }
 
 static void
 test_refused_writes_missing_header_eproto(void **statep)
 {
-	fixture  *f = *statep;
-	apply_cmd a;
+	fixture *f = *statep;
 
-	apply_init(f, &a, "noheader");
+	apply_init(f, &f->s.a, "noheader");
 	expect_refused_write(
-	    f, &a, f->admin, SL_API_VERSION, false, SLUICE_EPROTO);
-	apply_fini(&a);
+	    f, f->admin, SL_API_VERSION, false, SLUICE_EPROTO);
 }
 
-// After every refusal flagd still serves, and the audit chain it holds
-// is intact: revisions consecutive, hashes recompute.
+// After every refusal flagd still takes a valid write, and the audit
+// chain it holds is intact: revisions consecutive, hashes recompute.
 static void
 test_refused_writes_flagd_still_serves(void **statep)
 {
 	fixture               *f = *statep;
+	scratch               *s = &f->s;
 	Sluice__V1__Request    req;
 	Sluice__V1__AuditQuery aq;
-	Sluice__V1__Reply     *rep = NULL;
 	sl_audit_verifier      v;
 	const char            *why = NULL;
 
@@ -989,52 +963,52 @@ test_refused_writes_flagd_still_serves(void **statep)
 	aq.limit    = 5000;
 	req.op_case = SLUICE__V1__REQUEST__OP_AUDIT;
 	req.audit   = &aq;
-	assert_int_equal(call(f, &req, &rep), SLUICE_OK);
-	assert_int_equal(rep->result_case, SLUICE__V1__REPLY__RESULT_AUDIT);
-	assert_true(rep->audit->n_entries > 0);
+	reply_free(&s->rep);
+	assert_int_equal(call(f, &req, &s->rep), SLUICE_OK);
+	assert_non_null(s->rep);
+	assert_int_equal(s->rep->result_case, SLUICE__V1__REPLY__RESULT_AUDIT);
+	assert_true(s->rep->audit->n_entries > 0);
 	sl_audit_verifier_init(&v);
-	for (size_t i = 0; i < rep->audit->n_entries; i++) {
-		int rv = sl_audit_verifier_next(&v, rep->audit->entries[i], &why);
+	for (size_t i = 0; i < s->rep->audit->n_entries; i++) {
+		const Sluice__V1__AuditEntry *e = s->rep->audit->entries[i];
+		int rv = sl_audit_verifier_next(&v, e, &why);
 		if (rv != SLUICE_OK) {
 			print_error("audit entry %llu: %s\n",
-			    (unsigned long long) rep->audit->entries[i]->revision,
+			    (unsigned long long) e->revision,
 			    why != NULL ? why : "?");
 		}
 		assert_int_equal(rv, SLUICE_OK);
 	}
-	assert_int_equal(v.revision, rep->revision);
-	sluice__v1__reply__free_unpacked(rep, NULL);
+	assert_int_equal(v.revision, s->rep->revision);
 }
+
+#define T(name) \
+	cmocka_unit_test_setup_teardown(name, test_setup, test_teardown)
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_refused_writes_valid_write_is_accepted),
-		cmocka_unit_test(test_refused_writes_unsigned_ebadsig),
-		cmocka_unit_test(
-		    test_refused_writes_other_key_signature_ebadsig),
-		cmocka_unit_test(
-		    test_refused_writes_flipped_signature_bit_ebadsig),
-		cmocka_unit_test(test_refused_writes_unknown_key_eunknownkey),
-		cmocka_unit_test(test_refused_writes_reader_apply_eperm),
-		cmocka_unit_test(test_refused_writes_replayed_command_ereplay),
-		cmocka_unit_test(test_refused_writes_stale_timestamp_eexpired),
-		cmocka_unit_test(
-		    test_refused_writes_future_timestamp_eexpired),
-		cmocka_unit_test(test_refused_writes_oversized_body_etoobig),
-		cmocka_unit_test(
-		    test_refused_writes_oversized_request_etoobig),
-		cmocka_unit_test(test_refused_writes_garbage_eproto),
-		cmocka_unit_test(test_refused_writes_truncated_eproto),
-		cmocka_unit_test(
-		    test_refused_writes_wrong_api_version_eversion),
-		cmocka_unit_test(test_refused_writes_missing_header_eproto),
-		cmocka_unit_test(test_refused_writes_flagd_still_serves),
+		T(test_refused_writes_valid_write_is_accepted),
+		T(test_refused_writes_unsigned_ebadsig),
+		T(test_refused_writes_other_key_signature_ebadsig),
+		T(test_refused_writes_flipped_body_bit_ebadsig),
+		T(test_refused_writes_unknown_key_eunknownkey),
+		T(test_refused_writes_reader_apply_eperm),
+		T(test_refused_writes_replayed_command_ereplay),
+		T(test_refused_writes_stale_timestamp_eexpired),
+		T(test_refused_writes_future_timestamp_eexpired),
+		T(test_refused_writes_oversized_body_etoobig),
+		T(test_refused_writes_oversized_request_etoobig),
+		T(test_refused_writes_garbage_eproto),
+		T(test_refused_writes_truncated_eproto),
+		T(test_refused_writes_wrong_api_version_eversion),
+		T(test_refused_writes_missing_header_eproto),
+		T(test_refused_writes_flagd_still_serves),
 	};
 
 	// A dead flagd must not kill the test through SIGPIPE.
 	signal(SIGPIPE, SIG_IGN);
-	return (cmocka_run_group_tests_name("integration/refused_writes",
-	    tests, group_setup, group_teardown));
+	return (cmocka_run_group_tests_name(
+	    "integration/refused_writes", tests, group_setup, group_teardown));
 }

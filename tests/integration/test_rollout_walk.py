@@ -44,9 +44,24 @@ DUAL = [False, True, True, True, True]
 PCT = [0, 0, 1000, 5000, 10000]  # basis points
 WRITER = [1, 1, 2, 2, 2]
 
-# Units whose buckets straddle the 10 % and 50 % lines.
-UNITS = ["2026-11-%02d" % d for d in range(1, 29)] + \
-    ["orders/part-%04d" % i for i in range(40)]
+
+
+def pick_units(per_band=4):
+    """Units on both sides of the 10 % and 50 % lines: the first few
+    candidates whose buckets fall below 10 %, in 10-50 % and above 50 %."""
+    bands = {0: [], 1: [], 2: []}
+    for i in range(2000):
+        u = "orders/2026-11-%02d/part-%04d" % (i % 28 + 1, i)
+        b = bucket("orders_discount_v2", u)
+        band = 0 if b < 1000 else (1 if b < 5000 else 2)
+        if len(bands[band]) < per_band:
+            bands[band].append(u)
+        if all(len(v) == per_band for v in bands.values()):
+            break
+    return bands[0] + bands[1] + bands[2]
+
+
+UNITS = pick_units() + ["2026-11-01", "", "unit with spaces"]
 
 
 def write(tmp_path, name, text):
@@ -91,6 +106,8 @@ def check_stage(c, idx, last_good_idx, state):
         want = bucket("orders_discount_v2", unit) < PCT[idx]
         got = get_flag(c, "orders.read_new", unit)
         assert on_of(got) is want, (unit, idx, got)
+        # DESIGN.md's bucket, computed independently here in Python.
+        assert got["bucket"] == bucket("orders_discount_v2", unit), got
     return st
 
 
@@ -163,14 +180,17 @@ def test_apply_is_idempotent_and_live_changes_need_force(cluster, tmp_path):
     # The same file again: no new revision, no audit entry.
     res = c.ok("apply", "-f", f, "--json")
     doc = res.json()
-    if isinstance(doc, dict) and "changed" in doc:
-        assert doc["changed"] is False, doc
+    assert doc["result"] == "unchanged" and doc["revision"] == rev, doc
     assert c.revision() == rev
     assert len(c.audit()) == n_audit
     assert c.status("orders_discount_v2")["revision"] == rev
 
-    # Through stdin, too.
+    # Through stdin, too; and what export prints applies as a no-op.
     c.ok("apply", "-f", "-", stdin=ORDERS)
+    assert c.revision() == rev
+    exported = c.ok("export", "orders_discount_v2").out
+    doc = c.okj("apply", "-f", "-", stdin=exported)
+    assert doc["result"] == "unchanged", (doc, exported)
     assert c.revision() == rev
 
     c.ok("promote", "orders_discount_v2")  # now at shadow
