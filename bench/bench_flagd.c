@@ -181,10 +181,12 @@ static int
 write_cmd(nng_socket s, const sl_secret *k, Sluice__V1__Command *cmd,
     uint64_t *revp, char *err, size_t errlen)
 {
-	Sluice__V1__SignedCommand sc  = SLUICE__V1__SIGNED_COMMAND__INIT;
+	Sluice__V1__SignedCommand sc;
 	Sluice__V1__Request       req = SLUICE__V1__REQUEST__INIT;
 	Sluice__V1__Reply        *rep = NULL;
 	int                       rv;
+
+	sluice__v1__signed_command__init(&sc);
 
 	cmd->timestamp_ms = 0;
 	sl_command_clear_nonce(cmd);
@@ -268,13 +270,14 @@ static int
 apply_spec(nng_socket s, const sl_secret *k, const char *name,
     const char *desc, uint64_t *revp, char *err, size_t errlen)
 {
-	Sluice__V1__Command      cmd = SLUICE__V1__COMMAND__INIT;
-	Sluice__V1__ApplyRollout ap  = SLUICE__V1__APPLY_ROLLOUT__INIT;
+	Sluice__V1__Command      cmd;
+	Sluice__V1__ApplyRollout ap = SLUICE__V1__APPLY_ROLLOUT__INIT;
 	Sluice__V1__RolloutSpec  spec;
 	Sluice__V1__Flag         f[2];
 	Sluice__V1__Flag        *fp[2];
 	char                     keys[2][96];
 
+	sluice__v1__command__init(&cmd);
 	spec_init(&spec, f, fp, keys, name, desc);
 	ap.spec         = &spec;
 	cmd.reason      = UNCONST("bench");
@@ -288,10 +291,15 @@ static int
 flip(nng_socket s, const sl_secret *k, unsigned i, uint64_t *revp, char *err,
     size_t errlen)
 {
-	Sluice__V1__Command  cmd = SLUICE__V1__COMMAND__INIT;
-	Sluice__V1__Promote  pr  = SLUICE__V1__PROMOTE__INIT;
-	Sluice__V1__Rollback rb  = SLUICE__V1__ROLLBACK__INIT;
+	Sluice__V1__Command  cmd;
+	Sluice__V1__Promote  pr;
+	Sluice__V1__Rollback rb;
 
+	// The generated init functions, not the __INIT macros: the macros
+	// cast away const from protobuf_c_empty_string (-Wcast-qual).
+	sluice__v1__command__init(&cmd);
+	sluice__v1__promote__init(&pr);
+	sluice__v1__rollback__init(&rb);
 	cmd.reason = UNCONST("bench");
 	if (i % 2 == 0) {
 		pr.rollout      = UNCONST(BENCH_ROLLOUT);
@@ -397,9 +405,10 @@ reader_main(void *arg)
 {
 	reader                *r   = arg;
 	Sluice__V1__Request    req = SLUICE__V1__REQUEST__INIT;
-	Sluice__V1__GetRollout get = SLUICE__V1__GET_ROLLOUT__INIT;
+	Sluice__V1__GetRollout get;
 	nng_socket             s;
 
+	sluice__v1__get_rollout__init(&get);
 	if (req_open(&s, r->url) != 0) {
 		return (NULL);
 	}

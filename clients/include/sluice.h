@@ -98,6 +98,281 @@ SLUICE_API size_t sluice_publickey_bytes(void);
 SLUICE_API size_t sluice_secretkey_bytes(void);
 SLUICE_API size_t sluice_sig_bytes(void);
 
+/* ==================================================================
+ * Client: in-process flag evaluation with live updates
+ * ==================================================================
+ *
+ * A sluice_client holds the whole flag state of a flagd cluster in memory
+ * as an immutable snapshot and keeps it current from flagd's change
+ * stream, on a background thread of its own (the updater). Evaluations
+ * read the snapshot: no network, no lock, no allocation. See
+ * docs/client.md for the update protocol, the cache file, staleness and
+ * the reclamation scheme.
+ *
+ * Units are NUL-terminated strings (a table, a partition, a run id); NULL
+ * means "". Units containing NUL bytes can be bucketed with
+ * sluice_bucket() but not evaluated through the client.
+ *
+ * Thread-safety, for every function below unless it says otherwise: any
+ * number of threads may evaluate on one client (and on its views) at the
+ * same time as the updater swaps snapshots. sluice_client_close() and
+ * sluice_view_close() must not race with other calls on the same handle.
+ */
+#include <stdbool.h>
+
+typedef struct sluice_client sluice_client;
+typedef struct sluice_view   sluice_view;
+
+/** Longest rollout or stage name plus its NUL. */
+#define SLUICE_MAX_NAME 64u
+/** Longest string flag value, without its NUL. */
+#define SLUICE_MAX_STRING 1024u
+SLUICE_API size_t sluice_max_name(void);
+SLUICE_API size_t sluice_max_string(void);
+
+/**
+ * A monotonic clock in milliseconds, injectable for tests. It decides
+ * staleness only; the updater's own timers use the real clock.
+ */
+typedef uint64_t (*sluice_clock_fn)(void *arg);
+
+/**
+ * Called on the updater thread after each applied revision: rollout is
+ * the rollout that changed (borrowed, valid during the call), or NULL
+ * after a full snapshot (initial sync, re-sync, cache load at open). It
+ * may evaluate and open views; it must not close the client, and it
+ * should return quickly, since no update is applied while it runs.
+ */
+typedef void (*sluice_change_cb)(void *arg, uint64_t revision,
+    const char *rollout);
+
+/** Options of sluice_client_open(). Fill with sluice_client_opts_init(). */
+typedef struct sluice_client_opts {
+	/** Key file for signed reports and acknowledgements. Reserved:
+	 *  not used yet (flagd has no client-ack request yet). */
+	const char *key_file;
+	/** Cache file path, or NULL for none. Written after every applied
+	 *  revision (atomically); loaded at open when present. */
+	const char *cache_file;
+	/** Staleness limit for rollouts whose spec says max_stale 0.
+	 *  Default 300000 (5 min); 0 = never stale. */
+	uint64_t max_stale_ms;
+	/** How long sluice_client_open() waits for the first snapshot
+	 *  from a server. Default 2000; 0 = do not wait. */
+	uint32_t connect_timeout_ms;
+	/** Per request to flagd. Default 2000. */
+	uint32_t request_timeout_ms;
+	/** flagd's heartbeat interval. Default 1000. */
+	uint32_t heartbeat_ms;
+	/** Heartbeats missed before a re-sync. Default 3. */
+	uint32_t heartbeat_misses;
+	/** Re-connect backoff bounds, doubling from min to max with
+	 *  jitter. Defaults 100 and 5000. */
+	uint32_t backoff_min_ms;
+	uint32_t backoff_max_ms;
+	/** Optional change callback and its argument. */
+	sluice_change_cb change_cb;
+	void            *change_arg;
+	/** Optional clock (tests); NULL = CLOCK_MONOTONIC_COARSE. */
+	sluice_clock_fn clock;
+	void           *clock_arg;
+} sluice_client_opts;
+
+/**
+ * Fills o with the defaults listed in sluice_client_opts.
+ * @param o OUT: the options. Never fails; thread-safe; never blocks.
+ */
+SLUICE_API void sluice_client_opts_init(sluice_client_opts *o);
+
+/**
+ * Opens a client: loads the cache file if one is configured and valid,
+ * starts the updater thread, and waits up to opts->connect_timeout_ms
+ * for a first snapshot from a server. The client keeps trying to reach
+ * a server in the background whatever the outcome, so success does not
+ * mean connected: sluice_client_revision() is 0 while the client has
+ * neither server nor cache, and evaluations then return the caller's
+ * default (reason SLUICE_REASON_DEFAULT_UNKNOWN_FLAG).
+ * @param cp        OUT: the client, written on success only; close it
+ *                  with sluice_client_close().
+ * @param endpoints comma-separated flagd API URLs ("tcp://h1:7400,
+ *                  tcp://h2:7400"), tried in order with failover. NULL
+ *                  or "" opens an offline client that serves the cache
+ *                  file only and starts no thread.
+ * @param opts      options (copied; strings are copied too), or NULL
+ *                  for the defaults.
+ * @return SLUICE_OK; SLUICE_EINVAL (bad option or endpoint list);
+ *         SLUICE_ENOMEM; SLUICE_EINTERNAL (thread or libsodium
+ *         initialisation failed).
+ * Blocks up to connect_timeout_ms. Thread-safe.
+ */
+SLUICE_API int sluice_client_open(sluice_client **cp, const char *endpoints,
+    const sluice_client_opts *opts) SLUICE_NODISCARD;
+
+/**
+ * Stops the updater thread and frees the client. Views still open keep
+ * their snapshot alive and stay usable for evaluation, but
+ * sluice_view_rolled_back() on them then returns false; close them too.
+ * @param c the client; NULL is a no-op.
+ * Blocks until the updater thread has stopped: at most about
+ * request_timeout_ms. Must not be called from the change callback, nor
+ * while another thread evaluates on c.
+ */
+SLUICE_API void sluice_client_close(sluice_client *c);
+
+/**
+ * The value of a bool or percentage flag for unit.
+ * @param c    the client.
+ * @param flag flag key.
+ * @param unit the unit (NUL-terminated; NULL = ""); used by percentage
+ *             flags only.
+ * @param def  returned when the flag is unknown or not a bool or a
+ *             percentage.
+ * @return the value. Never blocks; no allocation; no lock.
+ */
+SLUICE_API bool sluice_bool(sluice_client *c, const char *flag,
+    const char *unit, bool def);
+
+/**
+ * The value of an int flag; def when the flag is unknown or not an int.
+ * unit is accepted for symmetry and ignored. Never blocks.
+ */
+SLUICE_API int64_t sluice_int(sluice_client *c, const char *flag,
+    const char *unit, int64_t def);
+
+/**
+ * Copies the value of a string flag (or def, when the flag is unknown or
+ * not a string) into buf, NUL-terminated.
+ * @param buf OUT: at least len bytes; len >= SLUICE_MAX_STRING + 1
+ *            always suffices.
+ * @param def default (NULL = "").
+ * @return SLUICE_OK; SLUICE_ETOOBIG when the value did not fit (buf then
+ *         holds a truncated prefix); SLUICE_EINVAL (buf NULL or len 0).
+ * Never blocks; no allocation.
+ */
+SLUICE_API int sluice_string(sluice_client *c, const char *flag,
+    const char *unit, const char *def, char *buf, size_t len);
+
+/**
+ * The stage a rollout is evaluated at (after the staleness policy: a
+ * stale rollout with on_stale baseline reports stage 0).
+ * @param buf    OUT: the stage name, NUL-terminated (may be NULL when
+ *               len is 0); SLUICE_MAX_NAME always suffices.
+ * @param indexp OUT: the stage index; may be NULL.
+ * @return SLUICE_OK; SLUICE_ENOENT (unknown rollout, or no state yet);
+ *         SLUICE_ETOOBIG (name truncated; *indexp still written);
+ *         SLUICE_EINVAL.
+ * Never blocks.
+ */
+SLUICE_API int sluice_stage(sluice_client *c, const char *rollout,
+    char *buf, size_t len, uint32_t *indexp);
+
+/** Why an evaluation gave its value. Numbers are stable. */
+typedef enum sluice_reason {
+	SLUICE_REASON_STAGE                = 0, /* the current stage's value */
+	SLUICE_REASON_PERCENT_IN           = 1, /* unit's bucket < percent */
+	SLUICE_REASON_PERCENT_OUT          = 2, /* unit's bucket >= percent */
+	SLUICE_REASON_DEFAULT_UNKNOWN_FLAG = 3, /* no such flag (or no state) */
+	SLUICE_REASON_STALE_BASELINE       = 4, /* stale: stage 0's value */
+	SLUICE_REASON_CACHE                = 5, /* from the cache file */
+	SLUICE_REASON_WRONG_TYPE           = 6, /* flag of another kind */
+	SLUICE_REASON_STALE_KEEP           = 7, /* stale: last known value */
+} sluice_reason;
+
+/** "STAGE", "PERCENT_IN", ...; "UNKNOWN" otherwise. Never NULL. */
+SLUICE_API const char *sluice_reason_name(int reason);
+
+/** The kind of a flag's value. */
+typedef enum sluice_kind {
+	SLUICE_KIND_NONE    = 0,
+	SLUICE_KIND_BOOL    = 1,
+	SLUICE_KIND_INT     = 2,
+	SLUICE_KIND_STRING  = 3,
+	SLUICE_KIND_PERCENT = 4,
+} sluice_kind;
+
+/** One evaluation, explained. Everything is copied: no lifetime rules. */
+typedef struct sluice_detail {
+	sluice_reason reason;
+	sluice_kind   kind;
+	bool          on;        /* bool value, or percentage in/out */
+	bool          stale;     /* past max_stale without contact */
+	bool          from_cache; /* snapshot loaded from the cache file */
+	int64_t       int_value;
+	uint32_t      percent_bp; /* percentage, basis points */
+	uint32_t      bucket;     /* the unit's bucket (percentage only) */
+	uint32_t      stage;      /* effective stage index */
+	uint64_t      revision;   /* of the snapshot evaluated; 0 = none */
+	char          rollout[SLUICE_MAX_NAME];
+	char          stage_name[SLUICE_MAX_NAME];
+	char          string_value[SLUICE_MAX_STRING + 1];
+} sluice_detail;
+
+/**
+ * Evaluates flag for unit and says why.
+ * @param dp OUT: filled in full on SLUICE_OK, also for an unknown flag
+ *           (reason DEFAULT_UNKNOWN_FLAG, kind NONE).
+ * @return SLUICE_OK; SLUICE_EINVAL (c, flag or dp NULL).
+ * Never blocks; no allocation.
+ */
+SLUICE_API int sluice_eval_detail(sluice_client *c, const char *flag,
+    const char *unit, sluice_detail *dp);
+
+/**
+ * The revision of the snapshot being evaluated (live or from the cache);
+ * 0 before any. Never blocks.
+ */
+SLUICE_API uint64_t sluice_client_revision(sluice_client *c);
+
+/**
+ * Blocks until the client evaluates at revision >= rev.
+ * @param timeout_ms how long to wait at most.
+ * @return SLUICE_OK; SLUICE_ETIMEDOUT; SLUICE_EINVAL.
+ * Blocks up to timeout_ms; thread-safe.
+ */
+SLUICE_API int sluice_wait_revision(sluice_client *c, uint64_t rev,
+    uint32_t timeout_ms);
+
+/**
+ * Pins the current snapshot for a whole run: evaluations through the
+ * view never change, whatever the updater applies, and the staleness
+ * policy is decided once, at pin time. The view keeps the snapshot alive
+ * until sluice_view_close().
+ * @param vp OUT: the view, written on success only.
+ * @return SLUICE_OK; SLUICE_ENOMEM; SLUICE_EINVAL.
+ * Never blocks. A view may be used by several threads at once.
+ */
+SLUICE_API int sluice_view_open(sluice_client *c, sluice_view **vp)
+    SLUICE_NODISCARD;
+
+/** As sluice_bool() etc., on the pinned snapshot. */
+SLUICE_API bool    sluice_view_bool(sluice_view *v, const char *flag,
+       const char *unit, bool def);
+SLUICE_API int64_t sluice_view_int(sluice_view *v, const char *flag,
+    const char *unit, int64_t def);
+SLUICE_API int     sluice_view_string(sluice_view *v, const char *flag,
+        const char *unit, const char *def, char *buf, size_t len);
+SLUICE_API int     sluice_view_stage(sluice_view *v, const char *rollout,
+        char *buf, size_t len, uint32_t *indexp);
+SLUICE_API int     sluice_view_eval_detail(sluice_view *v, const char *flag,
+        const char *unit, sluice_detail *dp);
+/** The revision the view pinned (0: no state at pin time). */
+SLUICE_API uint64_t sluice_view_revision(const sluice_view *v);
+
+/**
+ * Whether any rollout this view has evaluated (through any sluice_view_*
+ * call) has since been rolled back in the client's current snapshot: its
+ * stage is now lower than when pinned, or it went through a lower stage
+ * after the pin (a rollback then a re-promotion also counts). A job
+ * checks this between batches and stops cleanly when true.
+ * @return true or false; false for a view whose client is closed.
+ * Never blocks; no allocation.
+ */
+SLUICE_API bool sluice_view_rolled_back(sluice_view *v);
+
+/** Releases the view and its snapshot. NULL is a no-op. */
+SLUICE_API void sluice_view_close(sluice_view *v);
+
+
 #ifdef __cplusplus
 }
 #endif

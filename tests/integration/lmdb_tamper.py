@@ -60,3 +60,29 @@ def tamper_audit(datadir, revision, old, new):
     check = dump(datadir, "audit")[key]
     assert check == value.replace(old, new)
     return value
+
+
+def remove_audit(datadir, revision):
+    """Removes the audit entry of revision. mdb_load cannot delete, so the
+    environment is rebuilt from a dump of every sub-database, less that
+    record, and replaces the original."""
+    import os
+    import tempfile
+
+    datadir = str(datadir)
+    names = subprocess.run(["mdb_dump", "-l", datadir], capture_output=True,
+                           text=True, timeout=TIMEOUT,
+                           check=True).stdout.split()
+    assert "audit" in names, names
+    key = struct.pack(">Q", revision)
+    fresh = tempfile.mkdtemp(prefix="rebuilt-", dir=os.path.dirname(datadir))
+    for db in names:
+        recs = dump(datadir, db)
+        if db == "audit":
+            assert key in recs, "no audit entry for revision %d" % revision
+            del recs[key]
+        load(fresh, db, recs)
+    assert key not in dump(fresh, "audit")
+    for f in ("data.mdb", "lock.mdb"):
+        os.replace(os.path.join(fresh, f), os.path.join(datadir, f))
+    os.rmdir(fresh)

@@ -69,6 +69,35 @@ def test_audit_verify_detects_tampered_entry(cluster, tmp_path):
         assert not re.search(r"(entry|revision) %d\b" % r, text), res
 
 
+@pytest.mark.skipif(not lmdb_tamper.tools_present(),
+                    reason="needs mdb_dump/mdb_load (Debian lmdb-utils)")
+@pytest.mark.parametrize("where", ["middle", "tail"])
+def test_audit_verify_detects_removed_entry(cluster, tmp_path, where):
+    c = cluster
+    f = tmp_path / "a.yaml"
+    f.write_text(spec("audit_cut", "audit.cut"))
+    c.ok("apply", "-f", f)
+    for k in range(4):
+        c.ok("promote" if k % 2 == 0 else "rollback", "audit_cut")
+    last = c.revision()
+    c.ok("audit", "verify")
+    victim = last - 2 if where == "middle" else last
+
+    assert c.stop() == 0
+    lmdb_tamper.remove_audit(c.flagd.data, victim)
+    c.flagd.start()
+    revs = [e["revision"] for e in c.audit()]
+    assert victim not in revs, revs
+
+    res = c.ctl("audit", "verify")
+    assert res.rc == 1, res
+    text = res.out + res.err
+    # The gap is found where it is: at the removed revision, or at the
+    # entry after it in the middle case.
+    near = (victim, victim + 1) if where == "middle" else (victim, victim - 1)
+    assert any(re.search(r"\b%d\b" % r, text) for r in near), res
+
+
 def test_acknowledged_writes_survive_kill_9(tmp_path):
     # Durability is under test: no --nosync.
     c = Cluster(tmp_path, nosync=False)
