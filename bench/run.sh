@@ -10,7 +10,11 @@ set -eu
 B=${1:?usage: bench/run.sh BUILD_DIR [bench_flagd options]}
 shift
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-case "$B" in /*) ;; *) B=$ROOT/$B ;; esac
+# A relative B is taken from the current directory, else from the root.
+case "$B" in
+/*) ;;
+*) if [ -d "$B" ]; then B=$(cd "$B" && pwd); else B=$ROOT/$B; fi ;;
+esac
 LOCAL=$ROOT/deploy/local/flagd-local.sh
 RUN=$ROOT/build/bench-run
 

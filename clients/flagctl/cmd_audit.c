@@ -435,11 +435,13 @@ audit_verify(ctl *c, int argc, char **argv)
 
 			why = NULL;
 			if (sl_audit_verifier_next(&v, e, &why) != SLUICE_OK) {
+				// e points into rep: keep its revision first.
+				uint64_t bad_rev = e->revision;
 				snprintf(reason, sizeof(reason), "%s",
 				    why != NULL ? why : "hash chain broken");
 				ctl_reply_free(rep);
-				return (verify_result(c, false, &v, server,
-				    e->revision, reason));
+				return (verify_result(
+				    c, false, &v, server, bad_rev, reason));
 			}
 			after = e->revision;
 		}

@@ -139,7 +139,8 @@ typedef uint64_t (*sluice_clock_fn)(void *arg);
 /**
  * Called on the updater thread after each applied revision: rollout is
  * the rollout that changed (borrowed, valid during the call), or NULL
- * after a full snapshot (initial sync, re-sync, cache load at open). It
+ * after a full snapshot (initial sync or re-sync; not the cache load at
+ * open, which happens before sluice_client_open() returns). It
  * may evaluate and open views; it must not close the client, and it
  * should return quickly, since no update is applied while it runs.
  */
@@ -266,7 +267,12 @@ SLUICE_API int sluice_string(sluice_client *c, const char *flag,
 SLUICE_API int sluice_stage(sluice_client *c, const char *rollout,
     char *buf, size_t len, uint32_t *indexp);
 
-/** Why an evaluation gave its value. Numbers are stable. */
+/**
+ * Why an evaluation gave its value. Numbers are stable. When several
+ * apply, the first in this order wins: DEFAULT_UNKNOWN_FLAG,
+ * STALE_BASELINE, STALE_KEEP, CACHE, PERCENT_IN/PERCENT_OUT, STAGE; the
+ * other fields of sluice_detail still say the rest (from_cache, bucket).
+ */
 typedef enum sluice_reason {
 	SLUICE_REASON_STAGE                = 0, /* the current stage's value */
 	SLUICE_REASON_PERCENT_IN           = 1, /* unit's bucket < percent */
@@ -274,8 +280,7 @@ typedef enum sluice_reason {
 	SLUICE_REASON_DEFAULT_UNKNOWN_FLAG = 3, /* no such flag (or no state) */
 	SLUICE_REASON_STALE_BASELINE       = 4, /* stale: stage 0's value */
 	SLUICE_REASON_CACHE                = 5, /* from the cache file */
-	SLUICE_REASON_WRONG_TYPE           = 6, /* flag of another kind */
-	SLUICE_REASON_STALE_KEEP           = 7, /* stale: last known value */
+	SLUICE_REASON_STALE_KEEP           = 6, /* stale: last known value */
 } sluice_reason;
 
 /** "STAGE", "PERCENT_IN", ...; "UNKNOWN" otherwise. Never NULL. */

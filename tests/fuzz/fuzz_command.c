@@ -30,14 +30,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return (0);
 	}
 	if (req->op_case == SLUICE__V1__REQUEST__OP_WRITE) {
-		(void) sl_command_verify(req->write, pk, sizeof(pk));
+		if (sl_command_verify(req->write, pk, sizeof(pk)) == SLUICE_OK) {
+			// Only a forgery would get here; keep decoding anyway.
+		}
 		if (sl_command_open(req->write, &cmd) == SLUICE_OK) {
 			(void) sl_command_action(cmd);
 			(void) sl_command_rollout(cmd);
 			if (cmd->action_case == SLUICE__V1__COMMAND__ACTION_APPLY &&
 			    cmd->apply->spec != NULL) {
-				(void) sl_spec_validate(
-				    cmd->apply->spec, err, sizeof(err));
+				if (sl_spec_validate(cmd->apply->spec, err,
+				        sizeof(err)) != SLUICE_OK) {
+					err[0] = '\0';
+				}
 			}
 			sluice__v1__command__free_unpacked(cmd, NULL);
 		}

@@ -97,6 +97,21 @@ def test_scoped_key_may_not_touch_other_rollouts(cluster, tmp_path):
     assert c.status("customers_scoped")["stage"] == "off"
     assert c.status("customers_scoped")["state"] == "active"
 
+    # A scoped admin may apply inside its scope only, and may not manage
+    # keys (that would let it widen its own scope).
+    sa = c.new_key("orders-admin", "admin", scope="orders_*")
+    g = tmp_path / "orders_new.yaml"
+    g.write_text(spec("orders_new", "orders.new"))
+    c.ok("apply", "-f", g, key=sa)
+    assert c.status("orders_new")["stage"] == "off"
+    rev = c.revision()
+    h = tmp_path / "billing.yaml"
+    h.write_text(spec("billing_new", "billing.new"))
+    refused(c.ctl("apply", "-f", h, key=sa), "billing_new")
+    refused(c.ctl("key", "remove", "orders-ops", key=sa))
+    assert c.revision() == rev
+    assert c.ctl("status", "billing_new").rc == 1
+
 
 def test_key_add_remove_list_are_audited(cluster, tmp_path):
     c = cluster
