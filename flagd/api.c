@@ -53,13 +53,13 @@ struct flagd_api {
 // ------------------------------------------------------------- replies
 
 static void
-reply_error(Sluice__V1__Reply *rep, Sluice__V1__Error *e, int code,
-    const char *msg)
+reply_error(
+    Sluice__V1__Reply *rep, Sluice__V1__Error *e, int code, const char *msg)
 {
-	e->code           = (uint32_t) code;
-	e->message        = (char *) (uintptr_t) msg;
-	rep->result_case  = SLUICE__V1__REPLY__RESULT_ERROR;
-	rep->error        = e;
+	e->code          = (uint32_t) code;
+	e->message       = (char *) (uintptr_t) msg;
+	rep->result_case = SLUICE__V1__REPLY__RESULT_ERROR;
+	rep->error       = e;
 }
 
 // Packs rep into a malloc'd buffer. On failure, packs a bare EINTERNAL.
@@ -148,26 +148,26 @@ answer_read(flagd_node *node, const Sluice__V1__Request *req,
 		const flagd_config *cfg = flagd_node_config(node);
 		info->node_id           = cfg->node_id;
 		info->api_url           = cfg->api_url;
-		info->publish_url = (char *) (uintptr_t) flagd_node_publish_url(
-		    node);
-		info->version     = (char *) (uintptr_t) SLUICE_VERSION;
-		info->started_ms  = flagd_node_started_ms(node);
-		rep->result_case  = SLUICE__V1__REPLY__RESULT_INFO;
-		rep->info         = info;
-		rep->revision     = flagd_store_revision(flagd_node_store(node));
+		info->publish_url =
+		    (char *) (uintptr_t) flagd_node_publish_url(node);
+		info->version    = (char *) (uintptr_t) SLUICE_VERSION;
+		info->started_ms = flagd_node_started_ms(node);
+		rep->result_case = SLUICE__V1__REPLY__RESULT_INFO;
+		rep->info        = info;
+		rep->revision = flagd_store_revision(flagd_node_store(node));
 		return (SLUICE_OK);
 	}
 	if ((rv = flagd_store_begin(flagd_node_store(node), false, &t)) !=
 	    SLUICE_OK) {
-		snprintf(s->msg, sizeof(s->msg), "store: %s",
-		    sluice_strerror(rv));
+		snprintf(
+		    s->msg, sizeof(s->msg), "store: %s", sluice_strerror(rv));
 		return (rv);
 	}
 	rep->revision = flagd_txn_revision(t);
 	switch (req->op_case) {
 	case SLUICE__V1__REQUEST__OP_GET: {
 		const char *name = req->get->name;
-		rv = flagd_txn_get_rollout(t, name, &s->one);
+		rv               = flagd_txn_get_rollout(t, name, &s->one);
 		if (rv == SLUICE_ENOENT) {
 			snprintf(s->msg, sizeof(s->msg),
 			    "rollout \"%.64s\" not found", name);
@@ -290,9 +290,8 @@ handle_read(flagd_node *node, const Sluice__V1__Request *req, int code,
 		        : "request is not a well-formed sluice message");
 		rv = code;
 	} else {
-		rep.request_id = req->header != NULL
-		    ? req->header->request_id
-		    : 0;
+		rep.request_id =
+		    req->header != NULL ? req->header->request_id : 0;
 		atomic_fetch_add(&m->requests[op_of(req)], 1);
 		if ((rv = check_header(req, s.msg, sizeof(s.msg))) ==
 		    SLUICE_OK) {
@@ -324,8 +323,8 @@ flagd_api_handle_read(flagd_node *node, const void *buf, size_t len,
 		sluice__v1__request__free_unpacked(req, NULL);
 		return (SLUICE_EINVAL);
 	}
-	rv = handle_read(node, rv == SLUICE_OK ? req : NULL, rv, replyp,
-	    replylenp);
+	rv = handle_read(
+	    node, rv == SLUICE_OK ? req : NULL, rv, replyp, replylenp);
 	if (req != NULL) {
 		sluice__v1__request__free_unpacked(req, NULL);
 	}
@@ -356,13 +355,13 @@ ctx_send(api_ctx *c, uint8_t *buf, size_t len)
 static void
 write_done(void *arg, const flagd_result *res)
 {
-	api_ctx               *c    = arg;
-	flagd_metrics         *m    = flagd_node_metrics(c->api->node);
-	Sluice__V1__Reply      rep  = SLUICE__V1__REPLY__INIT;
-	Sluice__V1__Error      err;
-	Sluice__V1__WriteResult wr  = SLUICE__V1__WRITE_RESULT__INIT;
-	uint8_t               *buf;
-	size_t                 len;
+	api_ctx                *c   = arg;
+	flagd_metrics          *m   = flagd_node_metrics(c->api->node);
+	Sluice__V1__Reply       rep = SLUICE__V1__REPLY__INIT;
+	Sluice__V1__Error       err;
+	Sluice__V1__WriteResult wr = SLUICE__V1__WRITE_RESULT__INIT;
+	uint8_t                *buf;
+	size_t                  len;
 
 	sluice__v1__error__init(&err);
 	rep.request_id = c->request_id;
@@ -405,16 +404,16 @@ handle_request(api_ctx *c, nng_msg *msg)
 		sluice__v1__error__init(&err);
 
 		atomic_fetch_add(&m->requests[FLAGD_OP_WRITE], 1);
-		c->request_id = req->header != NULL ? req->header->request_id
-		                                    : 0;
-		why[0]        = '\0';
+		c->request_id =
+		    req->header != NULL ? req->header->request_id : 0;
+		why[0] = '\0';
 		if ((rv = check_header(req, why, sizeof(why))) == SLUICE_OK) {
 			// The reply may be sent from the writer thread before
 			// flagd_node_write returns: set the state first and do
 			// not touch c after a successful hand-off.
 			c->state = CTX_WRITE;
 			rv       = flagd_node_write(
-                            node, req->write, write_done, c, why, sizeof(why));
+			          node, req->write, write_done, c, why, sizeof(why));
 			if (rv == SLUICE_OK) {
 				sluice__v1__request__free_unpacked(req, NULL);
 				return;
@@ -430,8 +429,8 @@ handle_request(api_ctx *c, nng_msg *msg)
 		rv = pack_reply(&rep, &buf, &len);
 		sluice__v1__request__free_unpacked(req, NULL);
 	} else {
-		rv = handle_read(node, rv == SLUICE_OK ? req : NULL, rv, &buf,
-		    &len);
+		rv = handle_read(
+		    node, rv == SLUICE_OK ? req : NULL, rv, &buf, &len);
 		if (req != NULL) {
 			sluice__v1__request__free_unpacked(req, NULL);
 		}

@@ -39,10 +39,9 @@ static const conf_item items[] = {
 	    "data directory (created if missing)" },
 	{ "api", CT_STR, 0, 0, "tcp://0.0.0.0:7400", false, F(api_url),
 	    "request/reply API (nng REP)" },
-	{ "publish", CT_STR, 0, 0, "tcp://0.0.0.0:7401", false,
-	    F(publish_url), "change stream (nng PUB)" },
-	{ "advertise-publish", CT_STR, 0, 0, "", false,
-	    F(advertise_publish),
+	{ "publish", CT_STR, 0, 0, "tcp://0.0.0.0:7401", false, F(publish_url),
+	    "change stream (nng PUB)" },
+	{ "advertise-publish", CT_STR, 0, 0, "", false, F(advertise_publish),
 	    "change-stream URL told to clients (default: --publish, with "
 	    "0.0.0.0 as 127.0.0.1)" },
 	{ "http", CT_STR, 0, 0, "", false, F(http_url),
@@ -71,8 +70,8 @@ static const conf_item items[] = {
 #define NITEMS (sizeof(items) / sizeof(items[0]))
 
 static int
-set_item(flagd_config *c, const conf_item *it, const char *val,
-    const char *origin)
+set_item(
+    flagd_config *c, const conf_item *it, const char *val, const char *origin)
 {
 	char *base = (char *) c;
 
@@ -93,21 +92,22 @@ set_item(flagd_config *c, const conf_item *it, const char *val,
 			*p = false;
 		} else {
 			fprintf(stderr,
-			    "flagd: %s: --%s wants true or false, not \"%s\"\n",
+			    "flagd: %s: --%s wants true or false, not "
+			    "\"%s\"\n",
 			    origin, it->name, val);
 			return (-1);
 		}
 		return (0);
 	}
 	case CT_U64: {
-		uint64_t *p = (uint64_t *) (void *) (base + it->off);
-		char     *end;
+		uint64_t          *p = (uint64_t *) (void *) (base + it->off);
+		char              *end;
 		unsigned long long v;
 
 		errno = 0;
 		v     = strtoull(val, &end, 10);
-		if (errno != 0 || end == val || *end != '\0' || val[0] == '-' ||
-		    v < it->min || v > it->max) {
+		if (errno != 0 || end == val || *end != '\0' ||
+		    val[0] == '-' || v < it->min || v > it->max) {
 			fprintf(stderr,
 			    "flagd: %s: --%s wants a whole number in "
 			    "[%llu, %llu], not \"%s\"\n",
@@ -152,10 +152,11 @@ env_name(const char *name, char *buf, size_t len)
 
 	(void) snprintf(buf, len, "FLAGD_");
 	for (i = 6; *name != '\0' && i + 1 < len; name++, i++) {
-		buf[i] = (*name == '-') ? '_'
-		                        : (char) ((*name >= 'a' && *name <= 'z')
-		                                  ? *name - 'a' + 'A'
-		                                  : *name);
+		buf[i] = (*name == '-')
+		    ? '_'
+		    : (char) ((*name >= 'a' && *name <= 'z')
+		              ? *name - 'a' + 'A'
+		              : *name);
 	}
 	buf[i] = '\0';
 }
@@ -200,8 +201,9 @@ flagd_config_print(const flagd_config *c, FILE *f)
 			break;
 		case CT_U64:
 			fprintf(f, "%s = %llu\n", it->name,
-			    (unsigned long long) *(const uint64_t *) (const void
-			            *) (base + it->off));
+			    (unsigned long long) *(
+			        const uint64_t *) (const void *) (base +
+			        it->off));
 			break;
 		case CT_BOOL:
 			fprintf(f, "%s = %s\n", it->name,
@@ -231,16 +233,17 @@ flagd_config_parse(flagd_config *c, int argc, char **argv)
 			}
 		}
 		longs[i].name    = items[i].name;
-		longs[i].has_arg = items[i].type == CT_BOOL ? optional_argument
-		                                            : required_argument;
+		longs[i].has_arg = items[i].type == CT_BOOL
+		    ? optional_argument
+		    : required_argument;
 		longs[i].flag    = NULL;
 		longs[i].val     = 1000 + (int) i;
 	}
-	longs[NITEMS]     = (struct option) { "help", no_argument, NULL, 'h' };
-	longs[NITEMS + 1] = (struct option) { "print-config", no_argument,
-		NULL, 'p' };
-	longs[NITEMS + 2] = (struct option) { "version", no_argument, NULL,
-		'V' };
+	longs[NITEMS] = (struct option) { "help", no_argument, NULL, 'h' };
+	longs[NITEMS + 1] =
+	    (struct option) { "print-config", no_argument, NULL, 'p' };
+	longs[NITEMS + 2] =
+	    (struct option) { "version", no_argument, NULL, 'V' };
 	longs[NITEMS + 3] = (struct option) { NULL, 0, NULL, 0 };
 
 	optind = 1;

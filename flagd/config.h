@@ -30,7 +30,11 @@ typedef struct flagd_config {
 } flagd_config;
 
 /* Outcome of flagd_config_parse. */
-enum { FLAGD_CONFIG_RUN = 0, FLAGD_CONFIG_EXIT_OK = 1, FLAGD_CONFIG_USAGE = 2 };
+enum {
+	FLAGD_CONFIG_RUN     = 0,
+	FLAGD_CONFIG_EXIT_OK = 1,
+	FLAGD_CONFIG_USAGE   = 2
+};
 
 void flagd_config_defaults(flagd_config *c);
 void flagd_config_fini(flagd_config *c);

@@ -12,8 +12,8 @@
 
 typedef struct flagd_http flagd_http;
 
-int  flagd_http_open(flagd_http **hp, flagd_node *node, const char *url)
-     SLUICE_NODISCARD;
+int flagd_http_open(
+    flagd_http **hp, flagd_node *node, const char *url) SLUICE_NODISCARD;
 void flagd_http_close(flagd_http *h); /* NULL is a no-op */
 
 #endif /* FLAGD_HTTP_H */

@@ -16,10 +16,10 @@
 #include "store.h"
 
 typedef struct flagd_result {
-	int      code;      /* SLUICE_OK or SLUICE_E* */
-	char     msg[256];  /* the reason when code != OK, for the client */
-	bool     changed;   /* false: a no-op (same spec), no new revision */
-	uint64_t revision;  /* revision after the command */
+	int      code;     /* SLUICE_OK or SLUICE_E* */
+	char     msg[256]; /* the reason when code != OK, for the client */
+	bool     changed;  /* false: a no-op (same spec), no new revision */
+	uint64_t revision; /* revision after the command */
 	/* Owned by the result when set; released by flagd_result_fini(). */
 	Sluice__V1__Rollout    *rollout; /* the rollout after the write */
 	Sluice__V1__AuditEntry *audit;   /* the entry appended */

@@ -73,8 +73,7 @@ main(int argc, char **argv)
 	sl_log_notice("main.ready",
 	    "flagd %llu ready: api %s, changes %s, revision %llu, data %s",
 	    (unsigned long long) cfg.node_id, cfg.api_url, cfg.publish_url,
-	    (unsigned long long) flagd_store_revision(
-	        flagd_node_store(node)),
+	    (unsigned long long) flagd_store_revision(flagd_node_store(node)),
 	    cfg.data_dir);
 
 	for (;;) {

@@ -8,14 +8,14 @@
 #include "sl.h"
 
 static const char *op_names[FLAGD_OP_COUNT_] = {
-	[FLAGD_OP_WRITE] = "write",
-	[FLAGD_OP_GET] = "get",
-	[FLAGD_OP_LIST] = "list",
+	[FLAGD_OP_WRITE]    = "write",
+	[FLAGD_OP_GET]      = "get",
+	[FLAGD_OP_LIST]     = "list",
 	[FLAGD_OP_SNAPSHOT] = "snapshot",
-	[FLAGD_OP_AUDIT] = "audit",
-	[FLAGD_OP_KEYS] = "keys",
-	[FLAGD_OP_INFO] = "info",
-	[FLAGD_OP_INVALID] = "invalid",
+	[FLAGD_OP_AUDIT]    = "audit",
+	[FLAGD_OP_KEYS]     = "keys",
+	[FLAGD_OP_INFO]     = "info",
+	[FLAGD_OP_INVALID]  = "invalid",
 };
 
 const char *
@@ -38,15 +38,17 @@ flagd_metrics_count_error(flagd_metrics *m, int code)
 void
 flagd_metrics_render(const flagd_metrics *m, FILE *f)
 {
-	fprintf(f, "# HELP sluice_flagd_requests_total API requests by kind.\n"
-	           "# TYPE sluice_flagd_requests_total counter\n");
+	fprintf(f,
+	    "# HELP sluice_flagd_requests_total API requests by kind.\n"
+	    "# TYPE sluice_flagd_requests_total counter\n");
 	for (int i = 0; i < FLAGD_OP_COUNT_; i++) {
 		fprintf(f, "sluice_flagd_requests_total{op=\"%s\"} %llu\n",
 		    op_names[i],
 		    (unsigned long long) atomic_load(&m->requests[i]));
 	}
-	fprintf(f, "# HELP sluice_flagd_errors_total Error replies by code.\n"
-	           "# TYPE sluice_flagd_errors_total counter\n");
+	fprintf(f,
+	    "# HELP sluice_flagd_errors_total Error replies by code.\n"
+	    "# TYPE sluice_flagd_errors_total counter\n");
 	for (int i = 1; i < FLAGD_MAX_CODES; i++) {
 		const char *n = sluice_errname(i);
 		if (strcmp(n, "EUNKNOWN") == 0) {

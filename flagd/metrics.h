@@ -33,7 +33,7 @@ typedef struct flagd_metrics {
 	_Atomic uint64_t writes_noop;
 	_Atomic uint64_t events_published;
 	_Atomic uint64_t heartbeats_published;
-	_Atomic uint64_t write_ns_sum;  /* time in the writer, committed */
+	_Atomic uint64_t write_ns_sum; /* time in the writer, committed */
 	_Atomic uint64_t revision;
 	_Atomic int      ready;
 } flagd_metrics;

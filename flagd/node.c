@@ -42,7 +42,7 @@ struct flagd_node {
 	pthread_cond_t  done_cv; // a job finished: revision or queue moved
 	write_job      *head;
 	write_job      *tail;
-	size_t          busy;    // queued + being applied
+	size_t          busy; // queued + being applied
 	bool            draining;
 	bool            stopping;
 	pthread_t       writer;
@@ -92,7 +92,8 @@ apply_job(flagd_node *n, write_job *j)
 	(void) flagd_machine_apply(
 	    n->store, &n->mopts, j->actor, j->cmd, sl_now_ms(), &res);
 	if (res.code == SLUICE_OK && res.changed) {
-		flagd_publish_change(n->pub, res.revision, res.rollout, res.audit);
+		flagd_publish_change(
+		    n->pub, res.revision, res.rollout, res.audit);
 		atomic_fetch_add(&n->metrics.writes_committed, 1);
 		atomic_fetch_add(&n->metrics.write_ns_sum, sl_mono_ns() - t0);
 		atomic_store(&n->metrics.revision, res.revision);
@@ -161,8 +162,8 @@ flagd_node_write(flagd_node *n, const Sluice__V1__SignedCommand *sc,
 		return (SLUICE_EPROTO);
 	}
 	if ((rv = flagd_store_begin(n->store, false, &t)) != SLUICE_OK) {
-		snprintf(err, errlen, "store unavailable: %s",
-		    sluice_strerror(rv));
+		snprintf(
+		    err, errlen, "store unavailable: %s", sluice_strerror(rv));
 		return (rv);
 	}
 	rv = flagd_txn_get_key(t, sc->key_id, &key);
@@ -172,8 +173,8 @@ flagd_node_write(flagd_node *n, const Sluice__V1__SignedCommand *sc,
 		return (SLUICE_EUNKNOWNKEY);
 	}
 	if (rv != SLUICE_OK) {
-		snprintf(err, errlen, "key lookup failed: %s",
-		    sluice_strerror(rv));
+		snprintf(
+		    err, errlen, "key lookup failed: %s", sluice_strerror(rv));
 		return (rv);
 	}
 	rv = sl_command_verify(sc, key->public_key.data, key->public_key.len);
@@ -306,7 +307,7 @@ derive_publish_url(flagd_node *n)
 static int
 bootstrap_keys(flagd_node *n)
 {
-	Sluice__V1__Key *keys = NULL;
+	Sluice__V1__Key *keys  = NULL;
 	size_t           nkeys = 0;
 	flagd_result     res;
 	char             err[256];
@@ -316,8 +317,8 @@ bootstrap_keys(flagd_node *n)
 	    n->cfg->authorized_keys[0] == '\0') {
 		return (SLUICE_OK);
 	}
-	if ((rv = sl_authkeys_load(n->cfg->authorized_keys, &keys, &nkeys,
-	         err, sizeof(err))) != SLUICE_OK) {
+	if ((rv = sl_authkeys_load(n->cfg->authorized_keys, &keys, &nkeys, err,
+	         sizeof(err))) != SLUICE_OK) {
 		sl_log_err("keys.load", "%s", err);
 		return (rv);
 	}
@@ -342,7 +343,7 @@ static void
 warn_if_keyless(flagd_node *n)
 {
 	flagd_txn        *t;
-	Sluice__V1__Key **ks = NULL;
+	Sluice__V1__Key **ks  = NULL;
 	size_t            nks = 0;
 
 	if (flagd_store_begin(n->store, false, &t) != SLUICE_OK) {

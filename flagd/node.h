@@ -22,8 +22,7 @@ typedef struct flagd_node flagd_node;
  * stream and starts the writer thread. cfg is borrowed for the node's
  * lifetime.
  */
-int  flagd_node_open(flagd_node **np, const flagd_config *cfg)
-     SLUICE_NODISCARD;
+int flagd_node_open(flagd_node **np, const flagd_config *cfg) SLUICE_NODISCARD;
 void flagd_node_close(flagd_node *n); /* NULL is a no-op */
 
 /*

@@ -46,7 +46,8 @@ send_event(flagd_publish *p, const Sluice__V1__Event *ev)
 	// NNG_FLAG_ALLOC hands the buffer to nng on success.
 	if ((rv = nng_send(p->sock, buf, len, NNG_FLAG_ALLOC)) != 0) {
 		free(buf);
-		sl_log_warn("pub.send", "publish failed: %s", nng_strerror(rv));
+		sl_log_warn(
+		    "pub.send", "publish failed: %s", nng_strerror(rv));
 	}
 }
 
@@ -56,11 +57,11 @@ heartbeat(flagd_publish *p)
 	Sluice__V1__Event     ev = SLUICE__V1__EVENT__INIT;
 	Sluice__V1__Heartbeat hb = SLUICE__V1__HEARTBEAT__INIT;
 
-	hb.revision     = atomic_load(&p->revision);
-	hb.time_ms      = sl_now_ms();
-	hb.node_id      = p->node_id;
-	ev.kind_case    = SLUICE__V1__EVENT__KIND_HEARTBEAT;
-	ev.heartbeat    = &hb;
+	hb.revision  = atomic_load(&p->revision);
+	hb.time_ms   = sl_now_ms();
+	hb.node_id   = p->node_id;
+	ev.kind_case = SLUICE__V1__EVENT__KIND_HEARTBEAT;
+	ev.heartbeat = &hb;
 	send_event(p, &ev);
 	atomic_fetch_add(&p->m->heartbeats_published, 1);
 }
@@ -84,8 +85,7 @@ hb_main(void *arg)
 			ts.tv_nsec -= 1000000000L;
 		}
 		while (!p->stopping &&
-		    pthread_cond_timedwait(&p->cv, &p->mtx, &ts) == 0) {
-		}
+		    pthread_cond_timedwait(&p->cv, &p->mtx, &ts) == 0) { }
 	}
 	pthread_mutex_unlock(&p->mtx);
 	return (NULL);
@@ -144,7 +144,7 @@ flagd_publish_change(flagd_publish *p, uint64_t revision,
 	Sluice__V1__Event  ev = SLUICE__V1__EVENT__INIT;
 	Sluice__V1__Change ch = SLUICE__V1__CHANGE__INIT;
 
-	ch.revision  = revision;
+	ch.revision = revision;
 	// protobuf-c's packer does not modify messages; its API lacks const.
 	ch.rollout   = (Sluice__V1__Rollout *) (uintptr_t) r;
 	ch.audit     = (Sluice__V1__AuditEntry *) (uintptr_t) a;

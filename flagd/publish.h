@@ -17,8 +17,8 @@ typedef struct flagd_publish flagd_publish;
  * store's revision at start. m (borrowed) gets the counters.
  */
 int flagd_publish_open(flagd_publish **pp, const char *url, uint64_t node_id,
-    uint64_t heartbeat_ms, uint64_t revision, flagd_metrics *m)
-    SLUICE_NODISCARD;
+    uint64_t heartbeat_ms, uint64_t revision,
+    flagd_metrics *m) SLUICE_NODISCARD;
 
 /*
  * Publishes a committed change. Callers serialise calls (the writer

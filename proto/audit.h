@@ -13,17 +13,17 @@
 #include "sl.h"
 
 /* out = chain hash of e given prev (e->hash is ignored). */
-int sl_audit_hash(const uint8_t prev[SL_HASH_BYTES],
-    const Sluice__V1__AuditEntry *e, uint8_t out[SL_HASH_BYTES])
-    SLUICE_NODISCARD;
+int sl_audit_hash(const uint8_t   prev[SL_HASH_BYTES],
+    const Sluice__V1__AuditEntry *e,
+    uint8_t                       out[SL_HASH_BYTES]) SLUICE_NODISCARD;
 
 /*
  * Sets e->prev_hash to prev and e->hash to the chain hash, pointing both
  * at the caller's buffers prev_buf and hash_buf (no allocation).
  */
 int sl_audit_seal(Sluice__V1__AuditEntry *e, const uint8_t *prev,
-    uint8_t prev_buf[SL_HASH_BYTES], uint8_t hash_buf[SL_HASH_BYTES])
-    SLUICE_NODISCARD;
+    uint8_t prev_buf[SL_HASH_BYTES],
+    uint8_t hash_buf[SL_HASH_BYTES]) SLUICE_NODISCARD;
 
 /* Incremental verifier over entries in revision order. */
 typedef struct sl_audit_verifier {
@@ -46,7 +46,7 @@ void sl_audit_verifier_resume(sl_audit_verifier *v, uint64_t revision,
  * v->head, hash recomputes. SLUICE_OK advances v; SLUICE_ECORRUPT leaves
  * v unchanged and points *whyp at a static reason.
  */
-int sl_audit_verifier_next(sl_audit_verifier *v,
-    const Sluice__V1__AuditEntry *e, const char **whyp);
+int sl_audit_verifier_next(
+    sl_audit_verifier *v, const Sluice__V1__AuditEntry *e, const char **whyp);
 
 #endif /* SL_AUDIT_H */

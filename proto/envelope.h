@@ -38,7 +38,7 @@ int sl_command_verify(const Sluice__V1__SignedCommand *sc, const uint8_t *pk,
  * *cmdp freed with sluice__v1__command__free_unpacked(*cmdp, NULL).
  */
 int sl_command_open(const Sluice__V1__SignedCommand *sc,
-    Sluice__V1__Command **cmdp) SLUICE_NODISCARD;
+    Sluice__V1__Command                            **cmdp) SLUICE_NODISCARD;
 
 /* The sl_action a command asks for (SL_ACT_READ if none is set). */
 sl_action sl_command_action(const Sluice__V1__Command *cmd);
@@ -56,6 +56,6 @@ void sl_signed_report_clear(Sluice__V1__SignedReport *sr);
 int  sl_report_verify(const Sluice__V1__SignedReport *sr, const uint8_t *pk,
      size_t pklen) SLUICE_NODISCARD;
 int  sl_report_open(const Sluice__V1__SignedReport *sr,
-     Sluice__V1__MetricReport **rp) SLUICE_NODISCARD;
+     Sluice__V1__MetricReport                     **rp) SLUICE_NODISCARD;
 
 #endif /* SL_ENVELOPE_H */

@@ -14,7 +14,8 @@
 
 #include "sl.h"
 
-#define SL_KEY_ID_MAX 64u /* including NUL; ids match [A-Za-z0-9._@-]{1,63} */
+#define SL_KEY_ID_MAX 64u /* including NUL; ids match [A-Za-z0-9._@-]{1,63} \
+	                   */
 
 typedef struct sl_secret {
 	char     id[SL_KEY_ID_MAX];
@@ -29,8 +30,8 @@ int sl_secret_generate(sl_secret **kp, const char *id) SLUICE_NODISCARD;
  * The key pair derived from a 32-byte seed (crypto_sign_seed_keypair):
  * deterministic, for tests and known-answer vectors. EINVAL for a bad id.
  */
-int sl_secret_from_seed(sl_secret **kp, const char *id,
-    const uint8_t seed[32]) SLUICE_NODISCARD;
+int sl_secret_from_seed(
+    sl_secret **kp, const char *id, const uint8_t seed[32]) SLUICE_NODISCARD;
 
 /*
  * Loads a secret key file. EINVAL (bad format, with a log-free reason in
@@ -47,16 +48,16 @@ int sl_secret_save(const sl_secret *k, const char *path) SLUICE_NODISCARD;
 void sl_secret_free(sl_secret *k);
 
 /* sig = Ed25519(sk, ctx || '\0' || msg). */
-int sl_sign(const sl_secret *k, const char *ctx, const void *msg,
-    size_t len, uint8_t sig[SLUICE_SIG_BYTES]) SLUICE_NODISCARD;
+int sl_sign(const sl_secret *k, const char *ctx, const void *msg, size_t len,
+    uint8_t sig[SLUICE_SIG_BYTES]) SLUICE_NODISCARD;
 
 /*
  * SLUICE_OK or SLUICE_EBADSIG (also for a wrong-length sig or pk);
  * SLUICE_ENOMEM if ctx || '\0' || msg cannot be buffered.
  */
 int sl_verify(const uint8_t *pk, size_t pklen, const char *ctx,
-    const void *msg, size_t len, const uint8_t *sig, size_t siglen)
-    SLUICE_NODISCARD;
+    const void *msg, size_t len, const uint8_t *sig,
+    size_t siglen) SLUICE_NODISCARD;
 
 /* Standard base64 (with padding) of a public key into buf (>= 45 bytes). */
 void sl_pubkey_base64(const uint8_t pk[32], char *buf, size_t buflen);

@@ -11,8 +11,8 @@
 
 #define SL_MIN_STAGES 2u
 #define SL_MAX_STAGES 16u
-#define SL_MAX_FLAGS 256u      /* per rollout */
-#define SL_MAX_STRING 1024u    /* string flag value, description */
+#define SL_MAX_FLAGS 256u   /* per rollout */
+#define SL_MAX_STRING 1024u /* string flag value, description */
 
 /* [a-z0-9][a-z0-9._-]{0,62} */
 bool sl_rollout_name_valid(const char *name);
@@ -27,8 +27,8 @@ bool sl_stage_name_valid(const char *name);
  * gates naming existing stages with sane conditions. SLUICE_OK or
  * SLUICE_EINVAL with a one-line reason in err.
  */
-int sl_spec_validate(const Sluice__V1__RolloutSpec *s, char *err,
-    size_t errlen);
+int sl_spec_validate(
+    const Sluice__V1__RolloutSpec *s, char *err, size_t errlen);
 
 /*
  * "10%", "12.5%", "12.34%" (0..100, at most two decimals) -> basis
@@ -41,10 +41,9 @@ void sl_percent_format(uint32_t bp, char *buf, size_t buflen);
 /* The one-word kind of a value: "bool" "int" "string" "percent" "". */
 const char *sl_value_kind(const Sluice__V1__FlagValue *v);
 /* Text form: true/false, 42, the string, 12.5%. */
-void sl_value_format(const Sluice__V1__FlagValue *v, char *buf,
-    size_t buflen);
-bool sl_value_equal(const Sluice__V1__FlagValue *a,
-    const Sluice__V1__FlagValue *b);
+void sl_value_format(const Sluice__V1__FlagValue *v, char *buf, size_t buflen);
+bool sl_value_equal(
+    const Sluice__V1__FlagValue *a, const Sluice__V1__FlagValue *b);
 
 /* Index of a stage by name, or -1. */
 int sl_stage_index(const Sluice__V1__RolloutSpec *s, const char *name);
@@ -66,11 +65,11 @@ uint32_t sl_rollout_last_good(const Sluice__V1__Rollout *r, uint64_t now_ms);
 uint64_t sl_rollout_settles_at(const Sluice__V1__Rollout *r);
 
 /* "error_rate mean < 0.01" <-> Condition. Strings malloc'd into c. */
-int  sl_condition_parse(const char *text, Sluice__V1__Condition *c,
-     char *err, size_t errlen);
-void sl_condition_format(const Sluice__V1__Condition *c, char *buf,
-     size_t buflen);
-void sl_condition_clear(Sluice__V1__Condition *c);
+int sl_condition_parse(
+    const char *text, Sluice__V1__Condition *c, char *err, size_t errlen);
+void sl_condition_format(
+    const Sluice__V1__Condition *c, char *buf, size_t buflen);
+void        sl_condition_clear(Sluice__V1__Condition *c);
 const char *sl_aggregate_name(Sluice__V1__Aggregate a);
 const char *sl_op_name(Sluice__V1__CompareOp op);
 

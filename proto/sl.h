@@ -19,10 +19,10 @@
 #define SL_API_VERSION 1u
 
 /* Size limits for decoders (bytes). */
-#define SL_MAX_COMMAND_BYTES (64u * 1024u)            /* Command body   */
+#define SL_MAX_COMMAND_BYTES (64u * 1024u) /* Command body   */
 #define SL_MAX_REQUEST_BYTES (SL_MAX_COMMAND_BYTES + 4096u)
 #define SL_MAX_REPORT_BYTES (64u * 1024u)
-#define SL_MAX_REPLY_BYTES (64u * 1024u * 1024u)      /* snapshots     */
+#define SL_MAX_REPLY_BYTES (64u * 1024u * 1024u) /* snapshots     */
 #define SL_MAX_EVENT_BYTES (4u * 1024u * 1024u)
 
 #define SL_NONCE_BYTES 16u
@@ -49,11 +49,11 @@ extern int sl_log_level;
 void sl_log_write(int level, const char *msgid, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define SL_LOG_AT_(lvl, id, ...)                                             \
-	do {                                                                 \
-		if (sl_log_level >= (lvl)) {                                 \
-			sl_log_write((lvl), (id), __VA_ARGS__);              \
-		}                                                            \
+#define SL_LOG_AT_(lvl, id, ...)                                \
+	do {                                                    \
+		if (sl_log_level >= (lvl)) {                    \
+			sl_log_write((lvl), (id), __VA_ARGS__); \
+		}                                               \
 	} while (0)
 #define sl_log_err(id, ...) SL_LOG_AT_(SL_LOG_ERR, id, __VA_ARGS__)
 #define sl_log_warn(id, ...) SL_LOG_AT_(SL_LOG_WARN, id, __VA_ARGS__)
@@ -75,11 +75,11 @@ void *sl_xcalloc(size_t n, size_t size);
 char *sl_xstrdup(const char *s);
 
 /* Programmer errors only; never input, signatures or OOM. */
-#define SL_ASSERT(x)                                                         \
-	do {                                                                 \
-		if (!(x)) {                                                  \
-			sl_panic(__FILE__, __LINE__, #x);                    \
-		}                                                            \
+#define SL_ASSERT(x)                                      \
+	do {                                              \
+		if (!(x)) {                               \
+			sl_panic(__FILE__, __LINE__, #x); \
+		}                                         \
 	} while (0)
 void sl_panic(const char *file, int line, const char *what)
     __attribute__((noreturn));

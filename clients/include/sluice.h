@@ -30,30 +30,30 @@ extern "C" {
  * Every error code, with its stable number and message. Numbers are never
  * reused or renumbered: they travel on the wire in Error.code.
  */
-#define SLUICE_ERRORS(X)                                                     \
-	X(OK, 0, "success")                                                  \
-	X(EINVAL, 1, "invalid argument")                                     \
-	X(ENOMEM, 2, "out of memory")                                        \
-	X(ENOENT, 3, "not found")                                            \
-	X(EEXIST, 4, "already exists")                                       \
-	X(EPROTO, 5, "malformed message")                                    \
-	X(ETOOBIG, 6, "message too large")                                   \
-	X(EBADSIG, 7, "bad signature")                                       \
-	X(EUNKNOWNKEY, 8, "unknown key")                                     \
-	X(EPERM, 9, "not permitted")                                         \
-	X(EREPLAY, 10, "replayed command")                                   \
-	X(EEXPIRED, 11, "timestamp outside the allowed clock skew")          \
-	X(ECONFLICT, 12, "conflicting change")                               \
-	X(EPREREQ, 13, "prerequisite not met")                               \
-	X(ESTATE, 14, "not allowed in the rollout's current state")          \
-	X(ETIMEDOUT, 15, "timed out")                                        \
-	X(EUNAVAIL, 16, "no server reachable")                               \
-	X(EIO, 17, "I/O error")                                              \
-	X(ECORRUPT, 18, "data corrupted")                                    \
-	X(EVERSION, 19, "unsupported protocol version")                      \
-	X(ENOTLEADER, 20, "not the leader")                                  \
-	X(EFULL, 21, "storage full")                                         \
-	X(EINTERNAL, 22, "internal error")                                   \
+#define SLUICE_ERRORS(X)                                            \
+	X(OK, 0, "success")                                         \
+	X(EINVAL, 1, "invalid argument")                            \
+	X(ENOMEM, 2, "out of memory")                               \
+	X(ENOENT, 3, "not found")                                   \
+	X(EEXIST, 4, "already exists")                              \
+	X(EPROTO, 5, "malformed message")                           \
+	X(ETOOBIG, 6, "message too large")                          \
+	X(EBADSIG, 7, "bad signature")                              \
+	X(EUNKNOWNKEY, 8, "unknown key")                            \
+	X(EPERM, 9, "not permitted")                                \
+	X(EREPLAY, 10, "replayed command")                          \
+	X(EEXPIRED, 11, "timestamp outside the allowed clock skew") \
+	X(ECONFLICT, 12, "conflicting change")                      \
+	X(EPREREQ, 13, "prerequisite not met")                      \
+	X(ESTATE, 14, "not allowed in the rollout's current state") \
+	X(ETIMEDOUT, 15, "timed out")                               \
+	X(EUNAVAIL, 16, "no server reachable")                      \
+	X(EIO, 17, "I/O error")                                     \
+	X(ECORRUPT, 18, "data corrupted")                           \
+	X(EVERSION, 19, "unsupported protocol version")             \
+	X(ENOTLEADER, 20, "not the leader")                         \
+	X(EFULL, 21, "storage full")                                \
+	X(EINTERNAL, 22, "internal error")                          \
 	X(ECLOSED, 23, "closed")
 
 enum sluice_error {
@@ -87,8 +87,8 @@ SLUICE_API unsigned sluice_buckets(void);
  * @param unit_len length of unit.
  * @return the bucket. Pure; thread-safe; never blocks.
  */
-SLUICE_API unsigned sluice_bucket(const char *rollout, const void *unit,
-    size_t unit_len);
+SLUICE_API unsigned sluice_bucket(
+    const char *rollout, const void *unit, size_t unit_len);
 
 /** Ed25519 sizes, readable by bindings. */
 #define SLUICE_PUBLICKEY_BYTES 32u
@@ -144,8 +144,8 @@ typedef uint64_t (*sluice_clock_fn)(void *arg);
  * may evaluate and open views; it must not close the client, and it
  * should return quickly, since no update is applied while it runs.
  */
-typedef void (*sluice_change_cb)(void *arg, uint64_t revision,
-    const char *rollout);
+typedef void (*sluice_change_cb)(
+    void *arg, uint64_t revision, const char *rollout);
 
 /** Options of sluice_client_open(). Fill with sluice_client_opts_init(). */
 typedef struct sluice_client_opts {
@@ -230,15 +230,15 @@ SLUICE_API void sluice_client_close(sluice_client *c);
  *             percentage.
  * @return the value. Never blocks; no allocation; no lock.
  */
-SLUICE_API bool sluice_bool(sluice_client *c, const char *flag,
-    const char *unit, bool def);
+SLUICE_API bool sluice_bool(
+    sluice_client *c, const char *flag, const char *unit, bool def);
 
 /**
  * The value of an int flag; def when the flag is unknown or not an int.
  * unit is accepted for symmetry and ignored. Never blocks.
  */
-SLUICE_API int64_t sluice_int(sluice_client *c, const char *flag,
-    const char *unit, int64_t def);
+SLUICE_API int64_t sluice_int(
+    sluice_client *c, const char *flag, const char *unit, int64_t def);
 
 /**
  * Copies the value of a string flag (or def, when the flag is unknown or
@@ -264,8 +264,8 @@ SLUICE_API int sluice_string(sluice_client *c, const char *flag,
  *         SLUICE_EINVAL.
  * Never blocks.
  */
-SLUICE_API int sluice_stage(sluice_client *c, const char *rollout,
-    char *buf, size_t len, uint32_t *indexp);
+SLUICE_API int sluice_stage(sluice_client *c, const char *rollout, char *buf,
+    size_t len, uint32_t *indexp);
 
 /**
  * Why an evaluation gave its value. Numbers are stable. When several
@@ -274,13 +274,14 @@ SLUICE_API int sluice_stage(sluice_client *c, const char *rollout,
  * other fields of sluice_detail still say the rest (from_cache, bucket).
  */
 typedef enum sluice_reason {
-	SLUICE_REASON_STAGE                = 0, /* the current stage's value */
-	SLUICE_REASON_PERCENT_IN           = 1, /* unit's bucket < percent */
-	SLUICE_REASON_PERCENT_OUT          = 2, /* unit's bucket >= percent */
-	SLUICE_REASON_DEFAULT_UNKNOWN_FLAG = 3, /* no such flag (or no state) */
-	SLUICE_REASON_STALE_BASELINE       = 4, /* stale: stage 0's value */
-	SLUICE_REASON_CACHE                = 5, /* from the cache file */
-	SLUICE_REASON_STALE_KEEP           = 6, /* stale: last known value */
+	SLUICE_REASON_STAGE       = 0, /* the current stage's value */
+	SLUICE_REASON_PERCENT_IN  = 1, /* unit's bucket < percent */
+	SLUICE_REASON_PERCENT_OUT = 2, /* unit's bucket >= percent */
+	SLUICE_REASON_DEFAULT_UNKNOWN_FLAG =
+	    3,                            /* no such flag (or no state) */
+	SLUICE_REASON_STALE_BASELINE = 4, /* stale: stage 0's value */
+	SLUICE_REASON_CACHE          = 5, /* from the cache file */
+	SLUICE_REASON_STALE_KEEP     = 6, /* stale: last known value */
 } sluice_reason;
 
 /** "STAGE", "PERCENT_IN", ...; "UNKNOWN" otherwise. Never NULL. */
@@ -299,8 +300,8 @@ typedef enum sluice_kind {
 typedef struct sluice_detail {
 	sluice_reason reason;
 	sluice_kind   kind;
-	bool          on;        /* bool value, or percentage in/out */
-	bool          stale;     /* past max_stale without contact */
+	bool          on;         /* bool value, or percentage in/out */
+	bool          stale;      /* past max_stale without contact */
 	bool          from_cache; /* snapshot loaded from the cache file */
 	int64_t       int_value;
 	uint32_t      percent_bp; /* percentage, basis points */
@@ -319,8 +320,8 @@ typedef struct sluice_detail {
  * @return SLUICE_OK; SLUICE_EINVAL (c, flag or dp NULL).
  * Never blocks; no allocation.
  */
-SLUICE_API int sluice_eval_detail(sluice_client *c, const char *flag,
-    const char *unit, sluice_detail *dp);
+SLUICE_API int sluice_eval_detail(
+    sluice_client *c, const char *flag, const char *unit, sluice_detail *dp);
 
 /**
  * The revision of the snapshot being evaluated (live or from the cache);
@@ -334,8 +335,8 @@ SLUICE_API uint64_t sluice_client_revision(sluice_client *c);
  * @return SLUICE_OK; SLUICE_ETIMEDOUT; SLUICE_EINVAL.
  * Blocks up to timeout_ms; thread-safe.
  */
-SLUICE_API int sluice_wait_revision(sluice_client *c, uint64_t rev,
-    uint32_t timeout_ms);
+SLUICE_API int sluice_wait_revision(
+    sluice_client *c, uint64_t rev, uint32_t timeout_ms);
 
 /**
  * Pins the current snapshot for a whole run: evaluations through the
@@ -346,20 +347,20 @@ SLUICE_API int sluice_wait_revision(sluice_client *c, uint64_t rev,
  * @return SLUICE_OK; SLUICE_ENOMEM; SLUICE_EINVAL.
  * Never blocks. A view may be used by several threads at once.
  */
-SLUICE_API int sluice_view_open(sluice_client *c, sluice_view **vp)
-    SLUICE_NODISCARD;
+SLUICE_API int sluice_view_open(
+    sluice_client *c, sluice_view **vp) SLUICE_NODISCARD;
 
 /** As sluice_bool() etc., on the pinned snapshot. */
-SLUICE_API bool    sluice_view_bool(sluice_view *v, const char *flag,
-       const char *unit, bool def);
-SLUICE_API int64_t sluice_view_int(sluice_view *v, const char *flag,
-    const char *unit, int64_t def);
-SLUICE_API int     sluice_view_string(sluice_view *v, const char *flag,
-        const char *unit, const char *def, char *buf, size_t len);
-SLUICE_API int     sluice_view_stage(sluice_view *v, const char *rollout,
-        char *buf, size_t len, uint32_t *indexp);
-SLUICE_API int     sluice_view_eval_detail(sluice_view *v, const char *flag,
-        const char *unit, sluice_detail *dp);
+SLUICE_API bool sluice_view_bool(
+    sluice_view *v, const char *flag, const char *unit, bool def);
+SLUICE_API int64_t sluice_view_int(
+    sluice_view *v, const char *flag, const char *unit, int64_t def);
+SLUICE_API int sluice_view_string(sluice_view *v, const char *flag,
+    const char *unit, const char *def, char *buf, size_t len);
+SLUICE_API int sluice_view_stage(sluice_view *v, const char *rollout,
+    char *buf, size_t len, uint32_t *indexp);
+SLUICE_API int sluice_view_eval_detail(
+    sluice_view *v, const char *flag, const char *unit, sluice_detail *dp);
 /** The revision the view pinned (0: no state at pin time). */
 SLUICE_API uint64_t sluice_view_revision(const sluice_view *v);
 
@@ -376,7 +377,6 @@ SLUICE_API bool sluice_view_rolled_back(sluice_view *v);
 
 /** Releases the view and its snapshot. NULL is a no-op. */
 SLUICE_API void sluice_view_close(sluice_view *v);
-
 
 #ifdef __cplusplus
 }

@@ -32,8 +32,8 @@ sl_bucket_key(const char *rollout, uint8_t key[SL_BUCKET_KEY_BYTES])
 }
 
 unsigned
-sl_bucket_keyed(const uint8_t key[SL_BUCKET_KEY_BYTES], const void *unit,
-    size_t unit_len)
+sl_bucket_keyed(
+    const uint8_t key[SL_BUCKET_KEY_BYTES], const void *unit, size_t unit_len)
 {
 	static const uint8_t empty[1] = { 0 };
 	uint8_t              h[crypto_shorthash_BYTES];

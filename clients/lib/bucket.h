@@ -21,7 +21,7 @@ void sl_bucket_key(const char *rollout, uint8_t key[SL_BUCKET_KEY_BYTES]);
  * may be NULL when unit_len is 0. Pure, allocation-free, thread-safe;
  * needs no sodium_init() (SipHash is a pure function in libsodium).
  */
-unsigned sl_bucket_keyed(const uint8_t key[SL_BUCKET_KEY_BYTES],
-    const void *unit, size_t unit_len);
+unsigned sl_bucket_keyed(
+    const uint8_t key[SL_BUCKET_KEY_BYTES], const void *unit, size_t unit_len);
 
 #endif /* SL_BUCKET_H */

@@ -9,8 +9,8 @@
 #include "sl.h"
 
 /* The flag named key in r's spec, or NULL. */
-const Sluice__V1__Flag *sl_rollout_flag(const Sluice__V1__Rollout *r,
-    const char *key);
+const Sluice__V1__Flag *sl_rollout_flag(
+    const Sluice__V1__Rollout *r, const char *key);
 
 /*
  * Whether a percentage value is on for unit: bucket(rollout, unit) < bp.

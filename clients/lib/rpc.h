@@ -24,8 +24,8 @@ typedef struct sl_rpc sl_rpc;
  * endpoints: comma-separated nng URLs ("tcp://127.0.0.1:7400,tcp://..").
  * timeout_ms: per call (0 = 5000). Does not connect yet.
  */
-int  sl_rpc_open(sl_rpc **rp, const char *endpoints, uint32_t timeout_ms)
-     SLUICE_NODISCARD;
+int sl_rpc_open(
+    sl_rpc **rp, const char *endpoints, uint32_t timeout_ms) SLUICE_NODISCARD;
 void sl_rpc_close(sl_rpc *r); /* NULL is a no-op */
 
 /*

@@ -34,7 +34,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		}
 		for (size_t i = 0; i < n; i++) {
-			if (!sl_message_equal(&specs[i]->base, &again[i]->base)) {
+			if (!sl_message_equal(
+			        &specs[i]->base, &again[i]->base)) {
 				abort(); // export then apply must be a no-op
 			}
 		}

@@ -16,9 +16,9 @@
 static int
 run_file(const char *path)
 {
-	FILE   *f;
+	FILE    *f;
 	uint8_t *buf;
-	long    len;
+	long     len;
 
 	if ((f = fopen(path, "rb")) == NULL) {
 		return (-1);
@@ -56,7 +56,8 @@ main(int argc, char **argv)
 		return (2);
 	}
 	if ((d = opendir(argv[1])) == NULL) {
-		fprintf(stderr, "%s: cannot open corpus %s\n", argv[0], argv[1]);
+		fprintf(
+		    stderr, "%s: cannot open corpus %s\n", argv[0], argv[1]);
 		return (1);
 	}
 	while ((e = readdir(d)) != NULL) {
@@ -79,7 +80,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: corpus %s is empty\n", argv[0], argv[1]);
 		return (1);
 	}
-	printf("corpus %s: %d inputs replayed, %d unreadable\n", argv[1], n,
-	    bad);
+	printf(
+	    "corpus %s: %d inputs replayed, %d unreadable\n", argv[1], n, bad);
 	return (bad == 0 ? 0 : 1);
 }
