@@ -234,25 +234,13 @@ flagd_node_write(flagd_node *n, const Sluice__V1__SignedCommand *sc,
 	return (SLUICE_OK);
 }
 
-static void
-deadline_after(struct timespec *ts, uint64_t ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += (time_t) (ms / 1000);
-	ts->tv_nsec += (long) (ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 int
 flagd_node_wait_revision(flagd_node *n, uint64_t rev, uint64_t timeout_ms)
 {
 	struct timespec ts;
 	int             rv = SLUICE_OK;
 
-	deadline_after(&ts, timeout_ms);
+	sl_deadline_after(&ts, timeout_ms);
 	pthread_mutex_lock(&n->mtx);
 	while (n->applied < rev) {
 		if (pthread_cond_timedwait(&n->done_cv, &n->mtx, &ts) ==
@@ -270,7 +258,7 @@ flagd_node_drain(flagd_node *n, uint64_t timeout_ms)
 {
 	struct timespec ts;
 
-	deadline_after(&ts, timeout_ms);
+	sl_deadline_after(&ts, timeout_ms);
 	pthread_mutex_lock(&n->mtx);
 	n->draining = true;
 	while (n->busy > 0) {

@@ -77,13 +77,7 @@ hb_main(void *arg)
 		pthread_mutex_unlock(&p->mtx);
 		heartbeat(p);
 		pthread_mutex_lock(&p->mtx);
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += (time_t) (p->heartbeat_ms / 1000);
-		ts.tv_nsec += (long) (p->heartbeat_ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		sl_deadline_after(&ts, p->heartbeat_ms);
 		while (!p->stopping &&
 		    pthread_cond_timedwait(&p->cv, &p->mtx, &ts) == 0) { }
 	}

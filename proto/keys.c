@@ -23,22 +23,6 @@
 // Room for the magic, an id, 88 base64 characters and the separators.
 #define SECRET_LINE_MAX 256u
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	(void) vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static bool
 is_space(char c)
 {
@@ -183,13 +167,13 @@ secret_parse(char *line, sl_secret **kp, char *err, size_t errlen)
 
 	n = tokenize(line, tok, 3);
 	if (n != 3 || strcmp(tok[0], SECRET_MAGIC) != 0) {
-		seterr(err, errlen,
+		sl_seterr(err, errlen,
 		    "not a sluice secret key file "
 		    "(want \"" SECRET_MAGIC " ID BASE64\")");
 		return (SLUICE_EINVAL);
 	}
 	if (!sl_key_id_valid(tok[1])) {
-		seterr(err, errlen,
+		sl_seterr(err, errlen,
 		    "key id is not valid "
 		    "(want [A-Za-z0-9._@-]{1,63})");
 		return (SLUICE_EINVAL);
@@ -201,7 +185,7 @@ secret_parse(char *line, sl_secret **kp, char *err, size_t errlen)
 	        strlen(tok[2]), NULL, &binlen, NULL,
 	        sodium_base64_VARIANT_ORIGINAL) != 0 ||
 	    binlen != crypto_sign_SECRETKEYBYTES) {
-		seterr(err, errlen, "secret key is not base64 of %u bytes",
+		sl_seterr(err, errlen, "secret key is not base64 of %u bytes",
 		    (unsigned) crypto_sign_SECRETKEYBYTES);
 		rv = SLUICE_EINVAL;
 		goto fail;
@@ -218,7 +202,7 @@ secret_parse(char *line, sl_secret **kp, char *err, size_t errlen)
 	}
 	if (sodium_memcmp(pk, k->sk + crypto_sign_SEEDBYTES, sizeof(pk)) !=
 	    0) {
-		seterr(err, errlen,
+		sl_seterr(err, errlen,
 		    "secret key is inconsistent "
 		    "(public half does not match the seed)");
 		rv = SLUICE_EINVAL;
@@ -250,13 +234,13 @@ sl_secret_load(sl_secret **kp, const char *path, char *err, size_t errlen)
 		return (rv);
 	}
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		int e = errno; // seterr() may change errno
+		int e = errno; // sl_seterr() may change errno
 
-		seterr(err, errlen, "%s: %s", path, strerror(e));
+		sl_seterr(err, errlen, "%s: %s", path, strerror(e));
 		return (e == ENOENT ? SLUICE_ENOENT : SLUICE_EIO);
 	}
 	if (fstat(fd, &st) != 0) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		sl_seterr(err, errlen, "%s: %s", path, strerror(errno));
 		(void) close(fd);
 		return (SLUICE_EIO);
 	}
@@ -274,7 +258,7 @@ sl_secret_load(sl_secret **kp, const char *path, char *err, size_t errlen)
 			continue;
 		}
 		if (r < 0) {
-			seterr(err, errlen, "%s: %s", path, strerror(errno));
+			sl_seterr(err, errlen, "%s: %s", path, strerror(errno));
 			(void) close(fd);
 			sodium_memzero(buf, sizeof(buf));
 			return (SLUICE_EIO);
@@ -287,7 +271,7 @@ sl_secret_load(sl_secret **kp, const char *path, char *err, size_t errlen)
 	(void) close(fd);
 	buf[n] = '\0';
 	if (n >= SECRET_LINE_MAX || strlen(buf) != n) {
-		seterr(err, errlen, "not a sluice secret key file");
+		sl_seterr(err, errlen, "not a sluice secret key file");
 		rv = SLUICE_EINVAL;
 	} else {
 		rv = secret_parse(buf, kp, err, errlen);
@@ -612,13 +596,13 @@ sl_authkey_parse(
 		return (SLUICE_ENOENT);
 	}
 	if (n < 3 || n > 4) {
-		seterr(err, errlen,
+		sl_seterr(err, errlen,
 		    "want \"ROLE ID BASE64-PUBLIC-KEY [ROLLOUT-GLOB]\"");
 		rv = SLUICE_EINVAL;
 		goto fail;
 	}
 	if (sl_role_parse(tok[0], &role) != SLUICE_OK) {
-		seterr(err, errlen,
+		sl_seterr(err, errlen,
 		    "unknown role \"%.32s\" (want admin, operator, reporter "
 		    "or reader)",
 		    tok[0]);
@@ -626,7 +610,7 @@ sl_authkey_parse(
 		goto fail;
 	}
 	if (!sl_key_id_valid(tok[1])) {
-		seterr(err, errlen,
+		sl_seterr(err, errlen,
 		    "key id \"%.64s\" is not valid (want "
 		    "[A-Za-z0-9._@-]{1,63})",
 		    tok[1]);
@@ -639,7 +623,7 @@ sl_authkey_parse(
 	if (sodium_base642bin(pk, sizeof(pk), tok[2], strlen(tok[2]), NULL,
 	        &binlen, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
 	    binlen != sizeof(pk)) {
-		seterr(err, errlen,
+		sl_seterr(err, errlen,
 		    "key \"%s\": public key is not base64 of "
 		    "32 bytes",
 		    tok[1]);
@@ -717,9 +701,9 @@ sl_authkeys_load(const char *path, Sluice__V1__Key **keysp, size_t *np,
 		return (SLUICE_EINVAL);
 	}
 	if ((f = fopen(path, "re")) == NULL) {
-		int e = errno; // seterr() may change errno
+		int e = errno; // sl_seterr() may change errno
 
-		seterr(err, errlen, "%s: %s", path, strerror(e));
+		sl_seterr(err, errlen, "%s: %s", path, strerror(e));
 		return (e == ENOENT ? SLUICE_ENOENT : SLUICE_EIO);
 	}
 	for (;;) {
@@ -729,7 +713,7 @@ sl_authkeys_load(const char *path, Sluice__V1__Key **keysp, size_t *np,
 		errno = 0;
 		if (getline(&line, &cap, f) < 0) {
 			if (ferror(f)) {
-				seterr(err, errlen, "%s: %s", path,
+				sl_seterr(err, errlen, "%s: %s", path,
 				    strerror(errno != 0 ? errno : EIO));
 				rv = SLUICE_EIO;
 				goto fail;
@@ -743,13 +727,13 @@ sl_authkeys_load(const char *path, Sluice__V1__Key **keysp, size_t *np,
 			continue;
 		}
 		if (rv != SLUICE_OK) {
-			seterr(err, errlen, "%s:%u: %s", path, lineno,
+			sl_seterr(err, errlen, "%s:%u: %s", path, lineno,
 			    why[0] != '\0' ? why : sluice_strerror(rv));
 			goto fail;
 		}
 		for (size_t i = 0; i < n; i++) {
 			if (strcmp(keys[i].id, k.id) == 0) {
-				seterr(err, errlen,
+				sl_seterr(err, errlen,
 				    "%s:%u: duplicate key id \"%s\"", path,
 				    lineno, k.id);
 				sl_key_clear(&k);

@@ -18,22 +18,6 @@
 #define NAME_MAX_LEN 63u
 #define METRIC_MAX_LEN 128u
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	(void) vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static bool
 is_lower_alnum(char c)
 {
@@ -93,13 +77,13 @@ static int
 validate_stages(const Sluice__V1__RolloutSpec *s, char *err, size_t errlen)
 {
 	if (s->n_stages < SL_MIN_STAGES || s->n_stages > SL_MAX_STAGES) {
-		seterr(err, errlen, "%zu stages (want %u to %u)", s->n_stages,
+		sl_seterr(err, errlen, "%zu stages (want %u to %u)", s->n_stages,
 		    SL_MIN_STAGES, SL_MAX_STAGES);
 		return (SLUICE_EINVAL);
 	}
 	for (size_t i = 0; i < s->n_stages; i++) {
 		if (!sl_stage_name_valid(s->stages[i])) {
-			seterr(err, errlen,
+			sl_seterr(err, errlen,
 			    "stage %zu: name \"%.80s\" is not valid (want "
 			    "%s)",
 			    i, str_or_empty(s->stages[i]), NAME_SYNTAX);
@@ -107,7 +91,7 @@ validate_stages(const Sluice__V1__RolloutSpec *s, char *err, size_t errlen)
 		}
 		for (size_t j = 0; j < i; j++) {
 			if (strcmp(s->stages[i], s->stages[j]) == 0) {
-				seterr(err, errlen,
+				sl_seterr(err, errlen,
 				    "stage \"%s\" is listed twice",
 				    s->stages[i]);
 				return (SLUICE_EINVAL);
@@ -124,13 +108,13 @@ validate_flag(const Sluice__V1__RolloutSpec *s, const Sluice__V1__Flag *f,
 	const char *kind = NULL;
 
 	if (f == NULL || !sl_flag_key_valid(f->key)) {
-		seterr(err, errlen,
+		sl_seterr(err, errlen,
 		    "flag key \"%.80s\" is not valid (want %s)",
 		    f != NULL ? str_or_empty(f->key) : "", NAME_SYNTAX);
 		return (SLUICE_EINVAL);
 	}
 	if (f->n_values != s->n_stages) {
-		seterr(err, errlen, "flag \"%s\": %zu values for %zu stages",
+		sl_seterr(err, errlen, "flag \"%s\": %zu values for %zu stages",
 		    f->key, f->n_values, s->n_stages);
 		return (SLUICE_EINVAL);
 	}
@@ -139,7 +123,7 @@ validate_flag(const Sluice__V1__RolloutSpec *s, const Sluice__V1__Flag *f,
 		const char                  *k = sl_value_kind(v);
 
 		if (k[0] == '\0') {
-			seterr(err, errlen,
+			sl_seterr(err, errlen,
 			    "flag \"%s\": no value at stage \"%s\"", f->key,
 			    s->stages[i]);
 			return (SLUICE_EINVAL);
@@ -147,7 +131,7 @@ validate_flag(const Sluice__V1__RolloutSpec *s, const Sluice__V1__Flag *f,
 		if (kind == NULL) {
 			kind = k;
 		} else if (strcmp(kind, k) != 0) {
-			seterr(err, errlen,
+			sl_seterr(err, errlen,
 			    "flag \"%s\": %s value at stage \"%s\", but %s at "
 			    "stage \"%s\" (one kind per flag)",
 			    f->key, k, s->stages[i], kind, s->stages[0]);
@@ -155,7 +139,7 @@ validate_flag(const Sluice__V1__RolloutSpec *s, const Sluice__V1__Flag *f,
 		}
 		if (v->kind_case == SLUICE__V1__FLAG_VALUE__KIND_PERCENT_BP &&
 		    v->percent_bp > SLUICE_BUCKETS) {
-			seterr(err, errlen,
+			sl_seterr(err, errlen,
 			    "flag \"%s\": %u basis points at stage \"%s\" "
 			    "(at most %u, i.e. 100%%)",
 			    f->key, v->percent_bp, s->stages[i],
@@ -166,7 +150,7 @@ validate_flag(const Sluice__V1__RolloutSpec *s, const Sluice__V1__Flag *f,
 		        SLUICE__V1__FLAG_VALUE__KIND_STRING_VALUE &&
 		    (v->string_value == NULL ||
 		        strlen(v->string_value) > SL_MAX_STRING)) {
-			seterr(err, errlen,
+			sl_seterr(err, errlen,
 			    "flag \"%s\": string at stage \"%s\" is longer "
 			    "than %u bytes",
 			    f->key, s->stages[i], SL_MAX_STRING);
@@ -183,11 +167,11 @@ validate_flags(const Sluice__V1__RolloutSpec *s, char *err, size_t errlen)
 
 	// A rollout without flags changes nothing any job can see.
 	if (s->n_flags == 0) {
-		seterr(err, errlen, "rollout has no flags");
+		sl_seterr(err, errlen, "rollout has no flags");
 		return (SLUICE_EINVAL);
 	}
 	if (s->n_flags > SL_MAX_FLAGS) {
-		seterr(err, errlen, "%zu flags (at most %u)", s->n_flags,
+		sl_seterr(err, errlen, "%zu flags (at most %u)", s->n_flags,
 		    SL_MAX_FLAGS);
 		return (SLUICE_EINVAL);
 	}
@@ -198,7 +182,7 @@ validate_flags(const Sluice__V1__RolloutSpec *s, char *err, size_t errlen)
 		}
 		for (size_t j = 0; j < i; j++) {
 			if (strcmp(s->flags[i]->key, s->flags[j]->key) == 0) {
-				seterr(err, errlen,
+				sl_seterr(err, errlen,
 				    "flag \"%s\" is defined twice",
 				    s->flags[i]->key);
 				return (SLUICE_EINVAL);
@@ -215,7 +199,7 @@ validate_requires(const Sluice__V1__RolloutSpec *s, char *err, size_t errlen)
 		const Sluice__V1__Prerequisite *p = s->requires[i];
 
 		if (p == NULL || !sl_rollout_name_valid(p->rollout)) {
-			seterr(err, errlen,
+			sl_seterr(err, errlen,
 			    "prerequisite %zu: rollout \"%.80s\" is not "
 			    "valid (want %s)",
 			    i, p != NULL ? str_or_empty(p->rollout) : "",
@@ -223,12 +207,12 @@ validate_requires(const Sluice__V1__RolloutSpec *s, char *err, size_t errlen)
 			return (SLUICE_EINVAL);
 		}
 		if (strcmp(p->rollout, s->name) == 0) {
-			seterr(err, errlen,
+			sl_seterr(err, errlen,
 			    "prerequisite names the rollout itself");
 			return (SLUICE_EINVAL);
 		}
 		if (!sl_stage_name_valid(p->stage)) {
-			seterr(err, errlen,
+			sl_seterr(err, errlen,
 			    "prerequisite \"%s\": stage \"%.80s\" is not "
 			    "valid (want %s)",
 			    p->rollout, str_or_empty(p->stage), NAME_SYNTAX);
@@ -237,7 +221,7 @@ validate_requires(const Sluice__V1__RolloutSpec *s, char *err, size_t errlen)
 		for (size_t j = 0; j < i; j++) {
 			if (strcmp(p->rollout, s->requires[j] -> rollout) ==
 			    0) {
-				seterr(err, errlen,
+				sl_seterr(err, errlen,
 				    "prerequisite \"%s\" is listed twice",
 				    p->rollout);
 				return (SLUICE_EINVAL);
@@ -283,7 +267,7 @@ validate_gate(const Sluice__V1__RolloutSpec *s, const Sluice__V1__Gate *g,
     char *err, size_t errlen)
 {
 	if (sl_stage_index(s, g->stage) < 0) {
-		seterr(err, errlen, "gate for unknown stage \"%.80s\"",
+		sl_seterr(err, errlen, "gate for unknown stage \"%.80s\"",
 		    str_or_empty(g->stage));
 		return (SLUICE_EINVAL);
 	}
@@ -291,28 +275,28 @@ validate_gate(const Sluice__V1__RolloutSpec *s, const Sluice__V1__Gate *g,
 		const Sluice__V1__Condition *c = g->conditions[i];
 
 		if (c == NULL || !metric_valid(c->metric)) {
-			seterr(err, errlen,
+			sl_seterr(err, errlen,
 			    "gate \"%s\": condition %zu has no metric (or "
 			    "one with spaces or control characters)",
 			    g->stage, i);
 			return (SLUICE_EINVAL);
 		}
 		if (!aggregate_valid(c->aggregate)) {
-			seterr(err, errlen,
+			sl_seterr(err, errlen,
 			    "gate \"%s\": condition on \"%s\" has no "
 			    "aggregate",
 			    g->stage, c->metric);
 			return (SLUICE_EINVAL);
 		}
 		if (!op_valid(c->op)) {
-			seterr(err, errlen,
+			sl_seterr(err, errlen,
 			    "gate \"%s\": condition on \"%s\" has no "
 			    "comparison",
 			    g->stage, c->metric);
 			return (SLUICE_EINVAL);
 		}
 		if (!isfinite(c->threshold)) {
-			seterr(err, errlen,
+			sl_seterr(err, errlen,
 			    "gate \"%s\": condition on \"%s\" has a "
 			    "threshold that is not a finite number",
 			    g->stage, c->metric);
@@ -323,7 +307,7 @@ validate_gate(const Sluice__V1__RolloutSpec *s, const Sluice__V1__Gate *g,
 	        SLUICE__V1__ON_INCONCLUSIVE__INCONCLUSIVE_HOLD &&
 	    (int) g->on_inconclusive !=
 	        SLUICE__V1__ON_INCONCLUSIVE__INCONCLUSIVE_ROLLBACK) {
-		seterr(err, errlen, "gate \"%s\": unknown on_inconclusive %d",
+		sl_seterr(err, errlen, "gate \"%s\": unknown on_inconclusive %d",
 		    g->stage, (int) g->on_inconclusive);
 		return (SLUICE_EINVAL);
 	}
@@ -337,7 +321,7 @@ validate_gates(const Sluice__V1__RolloutSpec *s, char *err, size_t errlen)
 
 	for (size_t i = 0; i < s->n_gates; i++) {
 		if (s->gates[i] == NULL) {
-			seterr(err, errlen, "gate %zu is empty", i);
+			sl_seterr(err, errlen, "gate %zu is empty", i);
 			return (SLUICE_EINVAL);
 		}
 		if ((rv = validate_gate(s, s->gates[i], err, errlen)) !=
@@ -347,7 +331,7 @@ validate_gates(const Sluice__V1__RolloutSpec *s, char *err, size_t errlen)
 		for (size_t j = 0; j < i; j++) {
 			if (strcmp(s->gates[i]->stage, s->gates[j]->stage) ==
 			    0) {
-				seterr(err, errlen,
+				sl_seterr(err, errlen,
 				    "stage \"%s\" has two gates",
 				    s->gates[i]->stage);
 				return (SLUICE_EINVAL);
@@ -363,11 +347,11 @@ sl_spec_validate(const Sluice__V1__RolloutSpec *s, char *err, size_t errlen)
 	int rv;
 
 	if (s == NULL) {
-		seterr(err, errlen, "no rollout spec");
+		sl_seterr(err, errlen, "no rollout spec");
 		return (SLUICE_EINVAL);
 	}
 	if (!sl_rollout_name_valid(s->name)) {
-		seterr(err, errlen,
+		sl_seterr(err, errlen,
 		    "rollout name \"%.80s\" is not valid (want "
 		    "%s)",
 		    str_or_empty(s->name), NAME_SYNTAX);
@@ -375,7 +359,7 @@ sl_spec_validate(const Sluice__V1__RolloutSpec *s, char *err, size_t errlen)
 	}
 	if (strlen(str_or_empty(s->description)) > SL_MAX_STRING ||
 	    strlen(str_or_empty(s->owner)) > SL_MAX_STRING) {
-		seterr(err, errlen,
+		sl_seterr(err, errlen,
 		    "description or owner is longer than %u bytes",
 		    SL_MAX_STRING);
 		return (SLUICE_EINVAL);
@@ -383,7 +367,7 @@ sl_spec_validate(const Sluice__V1__RolloutSpec *s, char *err, size_t errlen)
 	for (size_t i = 0; i < s->n_datasets; i++) {
 		const char *d = s->datasets[i];
 		if (d == NULL || d[0] == '\0' || strlen(d) > SL_MAX_STRING) {
-			seterr(err, errlen,
+			sl_seterr(err, errlen,
 			    "dataset %zu is empty or longer than %u bytes", i,
 			    SL_MAX_STRING);
 			return (SLUICE_EINVAL);
@@ -391,7 +375,7 @@ sl_spec_validate(const Sluice__V1__RolloutSpec *s, char *err, size_t errlen)
 	}
 	if ((int) s->on_stale != SLUICE__V1__STALE_POLICY__STALE_BASELINE &&
 	    (int) s->on_stale != SLUICE__V1__STALE_POLICY__STALE_KEEP) {
-		seterr(err, errlen, "unknown on_stale policy %d",
+		sl_seterr(err, errlen, "unknown on_stale policy %d",
 		    (int) s->on_stale);
 		return (SLUICE_EINVAL);
 	}
@@ -713,7 +697,7 @@ sl_condition_parse(
 		}
 	}
 	if (n != 4) {
-		seterr(err, errlen,
+		sl_seterr(err, errlen,
 		    "condition \"%.80s\": want \"METRIC AGGREGATE OP "
 		    "THRESHOLD\", e.g. \"error_rate mean < 0.01\"",
 		    text);
@@ -721,7 +705,7 @@ sl_condition_parse(
 		goto fail;
 	}
 	if (!metric_valid(tok[0])) {
-		seterr(
+		sl_seterr(
 		    err, errlen, "condition \"%.80s\": bad metric name", text);
 		rv = SLUICE_EINVAL;
 		goto fail;
@@ -732,7 +716,7 @@ sl_condition_parse(
 		}
 	}
 	if (agg == 0) {
-		seterr(err, errlen,
+		sl_seterr(err, errlen,
 		    "condition \"%.80s\": unknown aggregate \"%.16s\" (want "
 		    "mean, min, max, sum, last, count, p50, p95 or p99)",
 		    text, tok[1]);
@@ -745,7 +729,7 @@ sl_condition_parse(
 		}
 	}
 	if (op == 0) {
-		seterr(err, errlen,
+		sl_seterr(err, errlen,
 		    "condition \"%.80s\": unknown comparison \"%.16s\" (want "
 		    "<, <=, >, >=, == or !=)",
 		    text, tok[2]);
@@ -756,7 +740,7 @@ sl_condition_parse(
 	th    = strtod(tok[3], &end);
 	if (end == tok[3] || *end != '\0' || errno == ERANGE ||
 	    !isfinite(th)) {
-		seterr(err, errlen,
+		sl_seterr(err, errlen,
 		    "condition \"%.80s\": threshold \"%.32s\" is not a "
 		    "finite number",
 		    text, tok[3]);

@@ -64,10 +64,24 @@ void sl_log_write(int level, const char *msgid, const char *fmt, ...)
 /* Parses "err|warn|notice|info|debug" or "3".."7". EINVAL otherwise. */
 int sl_log_parse_level(const char *s, int *levelp);
 
+/*
+ * Formats a one-line reason into err (errlen bytes). err may be NULL or
+ * errlen 0, in which case nothing is written.
+ */
+void sl_seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Wall clock (ms since the epoch) and monotonic clocks. */
 uint64_t sl_now_ms(void);
 uint64_t sl_mono_ms(void);
 uint64_t sl_mono_ns(void);
+
+struct timespec;
+/*
+ * The CLOCK_MONOTONIC time ms from now, for pthread_cond_timedwait on a
+ * condition variable whose clock is CLOCK_MONOTONIC.
+ */
+void sl_deadline_after(struct timespec *ts, uint64_t ms);
 
 /* Daemon-only allocators: abort with a log line on OOM. */
 void *sl_xmalloc(size_t n);

@@ -15,10 +15,6 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const uint8_t pk[32] = { 0x3d, 0x40, 0x17, 0xc3, 0xe8, 0x43,
-		0x89, 0x5a, 0x92, 0xb7, 0x0a, 0xa7, 0x4d, 0x1b, 0x7e, 0xbc,
-		0x9c, 0x98, 0x2c, 0xcf, 0x2e, 0xc4, 0x96, 0x8c, 0xc0, 0xcd,
-		0x55, 0xf1, 0x2a, 0xf4, 0x66, 0x0c };
 	Sluice__V1__Request *req;
 	Sluice__V1__Command *cmd;
 	char                 err[256];
@@ -30,7 +26,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return (0);
 	}
 	if (req->op_case == SLUICE__V1__REQUEST__OP_WRITE) {
-		if (sl_command_verify(req->write, pk, sizeof(pk)) ==
+		if (sl_command_verify(req->write, fuzz_pk, sizeof(fuzz_pk)) ==
 		    SLUICE_OK) {
 			// Only a forgery would get here; keep decoding anyway.
 		}
