@@ -137,42 +137,30 @@ collect(ctl *c, const char *rollout, uint64_t after, ring *r, uint64_t *revp,
 static int
 print_entries(ctl *c, const ring *r, uint64_t revision, const char *empty)
 {
-	json_t *top;
-	json_t *arr;
-	size_t  i;
-	int     bad;
-	int     rv;
+	ctl_audit_cols cols;
+	json_t        *arr;
+	size_t         i;
 
 	if (c->json) {
-		top = json_object();
 		arr = json_array();
-		bad = top == NULL || arr == NULL;
-		for (i = 0; !bad && i < r->n; i++) {
-			bad = json_array_append_new(
-			          arr, ctl_json_audit(ring_at(r, i))) != 0;
+		for (i = 0; i < r->n; i++) {
+			ctl_json_push(&arr, ctl_json_audit(ring_at(r, i)));
 		}
-		bad = bad ||
-		    json_object_set_new(top, "revision",
-		        json_integer((json_int_t) revision)) ||
-		    json_object_set_new(top, "entries", arr);
-		if (bad) {
-			json_decref(top);
-			return (
-			    ctl_fail(c, "%s", sluice_strerror(SLUICE_ENOMEM)));
-		}
-		if ((rv = ctl_json_print(top)) != SLUICE_OK) {
-			return (ctl_fail(c, "%s", sluice_strerror(rv)));
-		}
-		return (CTL_EXIT_OK);
+		return (ctl_end(c,
+		    ctl_json_print(
+		        ctl_json_listing(revision, "entries", arr))));
 	}
 	if (r->n == 0) {
 		printf("%s\n", empty);
 		return (CTL_EXIT_OK);
 	}
-	printf("%-6s %-20s  %-12s %-9s %s\n", "REV", "TIME", "ACTOR", "ACTION",
-	    "ROLLOUT  BEFORE \u2192 AFTER  (REASON)");
+	ctl_audit_cols_init(&cols);
 	for (i = 0; i < r->n; i++) {
-		ctl_print_audit(stdout, ring_at(r, i));
+		ctl_audit_cols_add(&cols, ring_at(r, i));
+	}
+	ctl_print_audit_header(stdout, &cols);
+	for (i = 0; i < r->n; i++) {
+		ctl_print_audit(stdout, &cols, ring_at(r, i));
 	}
 	return (CTL_EXIT_OK);
 }
@@ -232,12 +220,8 @@ ctl_cmd_history(ctl *c, int argc, char **argv)
 			return (ex);
 		}
 	}
-	if (optind >= argc) {
-		return (ctl_usage(c, "missing ROLLOUT"));
-	}
-	if (argc - optind > 1) {
-		return (ctl_usage(
-		    c, "unexpected argument '%s'", argv[optind + 1]));
+	if ((ex = ctl_operands(c, argc, argv, 1, 1, "ROLLOUT")) >= 0) {
+		return (ex);
 	}
 	memset(&r, 0, sizeof(r));
 	r.keep = limit;
@@ -311,9 +295,8 @@ ctl_cmd_audit(ctl *c, int argc, char **argv)
 			return (ex);
 		}
 	}
-	if (optind < argc) {
-		return (
-		    ctl_usage(c, "unexpected argument '%s'", argv[optind]));
+	if ((ex = ctl_operands(c, argc, argv, 0, 0, NULL)) >= 0) {
+		return (ex);
 	}
 	memset(&r, 0, sizeof(r));
 	r.keep = limit;
@@ -390,10 +373,6 @@ verify_result(ctl *c, bool ok, const sl_audit_verifier *v, uint64_t server,
 static int
 audit_verify(ctl *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		CTL_COMMON_OPTS,
-		{ NULL, 0, NULL, 0 },
-	};
 	Sluice__V1__Reply *rep = NULL;
 	sl_audit_verifier  v;
 	const char        *why;
@@ -403,20 +382,12 @@ audit_verify(ctl *c, int argc, char **argv)
 	uint64_t           pages  = 0;
 	size_t             i;
 	bool               more;
-	int                o;
 	int                ex;
 	int                rv;
 
 	c->usage = verify_usage;
-	ctl_getopt_reset();
-	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if ((ex = ctl_common_opt(c, o, optarg, argv)) >= 0) {
-			return (ex);
-		}
-	}
-	if (optind < argc) {
-		return (
-		    ctl_usage(c, "unexpected argument '%s'", argv[optind]));
+	if ((ex = ctl_parse_common(c, argc, argv, 0, 0)) >= 0) {
+		return (ex);
 	}
 	if ((rv = ctl_connect(c)) != SLUICE_OK) {
 		return (ctl_fail_call(c, rv, NULL, NULL));

@@ -70,9 +70,8 @@ ctl_cmd_keygen(ctl *c, int argc, char **argv)
 			return (ex);
 		}
 	}
-	if (optind < argc) {
-		return (
-		    ctl_usage(c, "unexpected argument '%s'", argv[optind]));
+	if ((ex = ctl_operands(c, argc, argv, 0, 0, NULL)) >= 0) {
+		return (ex);
 	}
 	if (out == NULL) {
 		return (ctl_usage(c, "missing --out FILE"));
@@ -124,10 +123,7 @@ ctl_cmd_keygen(ctl *c, int argc, char **argv)
 		    "role", sl_role_name(role), "scope", scope, "public_key",
 		    pub, "authorized_key", line, "file", out);
 		sl_secret_free(k);
-		if ((rv = ctl_json_print(j)) != SLUICE_OK) {
-			return (ctl_fail(c, "%s", sluice_strerror(rv)));
-		}
-		return (CTL_EXIT_OK);
+		return (ctl_end(c, ctl_json_print(j)));
 	}
 	sl_secret_free(k);
 	fprintf(stderr,
@@ -169,10 +165,7 @@ key_write(ctl *c, Sluice__V1__Command *cmd, const char *reason, const char *id,
 		    "changed", (int) rep->write->changed, "revision",
 		    (json_int_t) rep->revision);
 		ctl_reply_free(rep);
-		if ((rv = ctl_json_print(j)) != SLUICE_OK) {
-			return (ctl_fail(c, "%s", sluice_strerror(rv)));
-		}
-		return (CTL_EXIT_OK);
+		return (ctl_end(c, ctl_json_print(j)));
 	}
 	printf("key %s %s (revision %llu)\n", id,
 	    rep->write->changed ? done : "unchanged",
@@ -187,11 +180,9 @@ key_list(ctl *c)
 	Sluice__V1__Request  req;
 	Sluice__V1__ListKeys keys;
 	Sluice__V1__Reply   *rep = NULL;
-	json_t              *top;
 	json_t              *arr;
 	char                 pub[64];
 	size_t               i;
-	int                  bad;
 	int                  rv;
 
 	sluice__v1__request__init(&req);
@@ -205,27 +196,14 @@ key_list(ctl *c)
 		    c, rv != SLUICE_OK ? rv : SLUICE_EPROTO, rep, NULL));
 	}
 	if (c->json) {
-		top = json_object();
 		arr = json_array();
-		bad = top == NULL || arr == NULL;
-		for (i = 0; !bad && i < rep->keys->n_keys; i++) {
-			bad = json_array_append_new(
-			          arr, ctl_json_key(rep->keys->keys[i])) != 0;
+		for (i = 0; i < rep->keys->n_keys; i++) {
+			ctl_json_push(&arr, ctl_json_key(rep->keys->keys[i]));
 		}
-		bad = bad ||
-		    json_object_set_new(top, "revision",
-		        json_integer((json_int_t) rep->revision)) ||
-		    json_object_set_new(top, "keys", arr);
+		rv = ctl_json_print(
+		    ctl_json_listing(rep->revision, "keys", arr));
 		ctl_reply_free(rep);
-		if (bad) {
-			json_decref(top);
-			return (
-			    ctl_fail(c, "%s", sluice_strerror(SLUICE_ENOMEM)));
-		}
-		if ((rv = ctl_json_print(top)) != SLUICE_OK) {
-			return (ctl_fail(c, "%s", sluice_strerror(rv)));
-		}
-		return (CTL_EXIT_OK);
+		return (ctl_end(c, rv));
 	}
 	if (rep->keys->n_keys == 0) {
 		printf("no keys\n");
@@ -288,20 +266,15 @@ ctl_cmd_key(ctl *c, int argc, char **argv)
 	nargs = argc - optind;
 	if (strcmp(sub, "list") == 0) {
 		c->verb = "key list";
-		if (nargs != 0) {
-			return (ctl_usage(
-			    c, "unexpected argument '%s'", argv[optind]));
+		if ((ex = ctl_operands(c, argc, argv, 0, 0, NULL)) >= 0) {
+			return (ex);
 		}
 		return (key_list(c));
 	}
 	if (strcmp(sub, "remove") == 0) {
 		c->verb = "key remove";
-		if (nargs == 0) {
-			return (ctl_usage(c, "missing ID"));
-		}
-		if (nargs > 1) {
-			return (ctl_usage(
-			    c, "unexpected argument '%s'", argv[optind + 1]));
+		if ((ex = ctl_operands(c, argc, argv, 1, 1, "ID")) >= 0) {
+			return (ex);
 		}
 		rem.id          = argv[optind];
 		cmd.action_case = SLUICE__V1__COMMAND__ACTION_KEY_REMOVE;

@@ -34,6 +34,32 @@ static const char apply_usage[] =
     "  --json            print {rollout, result, revision} (an array when\n"
     "                    the file holds several rollouts)\n";
 
+// What apply and diff do once their options are parsed: no operands, a
+// -f FILE, and the rollouts in it (*specsp, *np; free them with
+// ctl_yaml_specs_free()). Returns -1 when the verb goes on, else the exit
+// code it must return at once.
+static int
+read_specs(ctl *c, int argc, char **argv, const char *file,
+    Sluice__V1__RolloutSpec ***specsp, size_t *np)
+{
+	char err[1024];
+	int  ex;
+	int  rv;
+
+	if ((ex = ctl_operands(c, argc, argv, 0, 0, NULL)) >= 0) {
+		return (ex);
+	}
+	if (file == NULL) {
+		return (ctl_usage(c, "missing -f FILE"));
+	}
+	if ((rv = ctl_yaml_parse_file(file, specsp, np, err, sizeof(err))) !=
+	    SLUICE_OK) {
+		return (ctl_fail(
+		    c, "%s", rv == SLUICE_ENOMEM ? sluice_strerror(rv) : err));
+	}
+	return (-1);
+}
+
 static json_t *
 apply_json(const char *name, const char *result, uint64_t revision)
 {
@@ -91,19 +117,8 @@ ctl_cmd_apply(ctl *c, int argc, char **argv)
 			return (ex);
 		}
 	}
-	if (optind < argc) {
-		return (
-		    ctl_usage(c, "unexpected argument '%s'", argv[optind]));
-	}
-	if (file == NULL) {
-		return (ctl_usage(c, "missing -f FILE"));
-	}
-	if ((rv = ctl_yaml_parse_file(file, &specs, &n, err, sizeof(err))) !=
-	    SLUICE_OK) {
-		if (rv == SLUICE_ENOMEM) {
-			return (ctl_fail(c, "%s", sluice_strerror(rv)));
-		}
-		return (ctl_fail(c, "%s", err));
+	if ((ex = read_specs(c, argc, argv, file, &specs, &n)) >= 0) {
+		return (ex);
 	}
 	if (c->json && n > 1 && (arr = json_array()) == NULL) {
 		ctl_yaml_specs_free(specs, n);
@@ -159,10 +174,7 @@ ctl_cmd_apply(ctl *c, int argc, char **argv)
 		arr = NULL;
 	}
 	json_decref(arr);
-	if (rv != SLUICE_OK) {
-		return (ctl_fail(c, "%s", sluice_strerror(rv)));
-	}
-	return (CTL_EXIT_OK);
+	return (ctl_end(c, rv));
 }
 
 // ---------------------------------------------------------------- diff
@@ -524,7 +536,6 @@ ctl_cmd_diff(ctl *c, int argc, char **argv)
 	json_t                   *one;
 	size_t                    n = 0;
 	size_t                    i;
-	char                      err[1024];
 	int                       o;
 	int                       ex = CTL_EXIT_OK;
 	int                       rv;
@@ -538,17 +549,8 @@ ctl_cmd_diff(ctl *c, int argc, char **argv)
 			return (ex);
 		}
 	}
-	if (optind < argc) {
-		return (
-		    ctl_usage(c, "unexpected argument '%s'", argv[optind]));
-	}
-	if (file == NULL) {
-		return (ctl_usage(c, "missing -f FILE"));
-	}
-	if ((rv = ctl_yaml_parse_file(file, &specs, &n, err, sizeof(err))) !=
-	    SLUICE_OK) {
-		return (ctl_fail(
-		    c, "%s", rv == SLUICE_ENOMEM ? sluice_strerror(rv) : err));
+	if ((ex = read_specs(c, argc, argv, file, &specs, &n)) >= 0) {
+		return (ex);
 	}
 	if (n > 1 && (arr = json_array()) == NULL) {
 		ctl_yaml_specs_free(specs, n);
@@ -579,6 +581,33 @@ ctl_cmd_diff(ctl *c, int argc, char **argv)
 
 // ---------------------------------------------------------------- export
 
+// Parses the arguments of export and status (common options, [ROLLOUT])
+// and fetches the rollout named (into rep->rollout), or every rollout
+// (into rep->list) when none is. Returns -1 when the verb goes on, else
+// the exit code it must return at once.
+static int
+fetch_rollouts(ctl *c, int argc, char **argv, Sluice__V1__Reply **repp)
+{
+	char what[128];
+	int  ex;
+	int  rv;
+
+	if ((ex = ctl_parse_common(c, argc, argv, 0, 1)) >= 0) {
+		return (ex);
+	}
+	if (optind >= argc) {
+		if ((rv = ctl_list_rollouts(c, repp)) != SLUICE_OK) {
+			return (ctl_fail_call(c, rv, *repp, NULL));
+		}
+		return (-1);
+	}
+	snprintf(what, sizeof(what), "rollout \"%s\"", argv[optind]);
+	if ((rv = ctl_get_rollout(c, argv[optind], repp)) != SLUICE_OK) {
+		return (ctl_fail_call(c, rv, *repp, what));
+	}
+	return (-1);
+}
+
 static const char export_usage[] =
     "usage: flagctl export [ROLLOUT] [--json]\n"
     "\n"
@@ -591,47 +620,26 @@ static const char export_usage[] =
 int
 ctl_cmd_export(ctl *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		CTL_COMMON_OPTS,
-		{ NULL, 0, NULL, 0 },
-	};
 	Sluice__V1__Reply        *rep = NULL;
 	Sluice__V1__RolloutSpec **specs;
 	Sluice__V1__RolloutSpec  *one;
 	json_t                   *j = NULL;
 	char                     *out;
-	char                      what[128];
 	size_t                    n;
 	size_t                    len;
 	size_t                    i;
-	int                       o;
 	int                       ex;
 	int                       rv;
 
 	c->usage = export_usage;
-	ctl_getopt_reset();
-	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if ((ex = ctl_common_opt(c, o, optarg, argv)) >= 0) {
-			return (ex);
-		}
-	}
-	if (argc - optind > 1) {
-		return (ctl_usage(
-		    c, "unexpected argument '%s'", argv[optind + 1]));
+	if ((ex = fetch_rollouts(c, argc, argv, &rep)) >= 0) {
+		return (ex);
 	}
 	if (optind < argc) {
-		snprintf(what, sizeof(what), "rollout \"%s\"", argv[optind]);
-		if ((rv = ctl_get_rollout(c, argv[optind], &rep)) !=
-		    SLUICE_OK) {
-			return (ctl_fail_call(c, rv, rep, what));
-		}
 		one   = rep->rollout->spec;
 		specs = &one;
 		n     = 1;
 	} else {
-		if ((rv = ctl_list_rollouts(c, &rep)) != SLUICE_OK) {
-			return (ctl_fail_call(c, rv, rep, NULL));
-		}
 		// The list holds rollouts; export wants their specs.
 		n     = rep->list->n_rollouts;
 		specs = calloc(n > 0 ? n : 1, sizeof(*specs));
@@ -688,80 +696,61 @@ static const char list_usage[] =
     "  --json   print {revision, rollouts:[{rollout, stage, stage_index,\n"
     "           stages, state, revision, owner}]}\n";
 
+// One rollout of the --json list.
+static json_t *
+list_json(const Sluice__V1__Rollout *r)
+{
+	json_t *o = json_object();
+	char    b[32];
+
+	if (o != NULL &&
+	    (json_object_set_new(o, "rollout", ctl_json_str(r->spec->name)) ||
+	        json_object_set_new(o, "stage",
+	            ctl_json_str(
+	                ctl_stage_name(r->spec, r->stage, b, sizeof(b)))) ||
+	        json_object_set_new(
+	            o, "stage_index", json_integer(r->stage)) ||
+	        json_object_set_new(o, "stages",
+	            json_integer((json_int_t) r->spec->n_stages)) ||
+	        json_object_set_new(
+	            o, "state", json_string(sl_state_name(r->state))) ||
+	        json_object_set_new(
+	            o, "revision", json_integer((json_int_t) r->revision)) ||
+	        json_object_set_new(
+	            o, "owner", ctl_json_str(r->spec->owner)))) {
+		json_decref(o);
+		o = NULL;
+	}
+	return (o);
+}
+
 int
 ctl_cmd_list(ctl *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		CTL_COMMON_OPTS,
-		{ NULL, 0, NULL, 0 },
-	};
 	Sluice__V1__Reply *rep = NULL;
-	json_t            *top = NULL;
 	json_t            *arr;
-	json_t            *o;
 	char               st[96];
 	char               b[32];
 	size_t             i;
-	int                opt;
 	int                ex;
 	int                rv;
-	int                bad = 0;
 
 	c->usage = list_usage;
-	ctl_getopt_reset();
-	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if ((ex = ctl_common_opt(c, opt, optarg, argv)) >= 0) {
-			return (ex);
-		}
-	}
-	if (optind < argc) {
-		return (
-		    ctl_usage(c, "unexpected argument '%s'", argv[optind]));
+	if ((ex = ctl_parse_common(c, argc, argv, 0, 0)) >= 0) {
+		return (ex);
 	}
 	if ((rv = ctl_list_rollouts(c, &rep)) != SLUICE_OK) {
 		return (ctl_fail_call(c, rv, rep, NULL));
 	}
 	if (c->json) {
-		top = json_object();
 		arr = json_array();
-		bad = top == NULL || arr == NULL;
-		for (i = 0; !bad && i < rep->list->n_rollouts; i++) {
-			const Sluice__V1__Rollout *r = rep->list->rollouts[i];
-
-			bad = (o = json_object()) == NULL;
-			bad = bad ||
-			    json_object_set_new(
-			        o, "rollout", ctl_json_str(r->spec->name)) ||
-			    json_object_set_new(o, "stage",
-			        ctl_json_str(ctl_stage_name(
-			            r->spec, r->stage, b, sizeof(b)))) ||
-			    json_object_set_new(
-			        o, "stage_index", json_integer(r->stage)) ||
-			    json_object_set_new(o, "stages",
-			        json_integer(
-			            (json_int_t) r->spec->n_stages)) ||
-			    json_object_set_new(o, "state",
-			        json_string(sl_state_name(r->state))) ||
-			    json_object_set_new(o, "revision",
-			        json_integer((json_int_t) r->revision)) ||
-			    json_object_set_new(
-			        o, "owner", ctl_json_str(r->spec->owner)) ||
-			    json_array_append_new(arr, o);
+		for (i = 0; i < rep->list->n_rollouts; i++) {
+			ctl_json_push(&arr, list_json(rep->list->rollouts[i]));
 		}
-		bad = bad ||
-		    json_object_set_new(top, "revision",
-		        json_integer((json_int_t) rep->revision)) ||
-		    json_object_set_new(top, "rollouts", arr);
+		rv = ctl_json_print(
+		    ctl_json_listing(rep->revision, "rollouts", arr));
 		ctl_reply_free(rep);
-		if (bad) {
-			json_decref(top);
-			return (
-			    ctl_fail(c, "%s", sluice_strerror(SLUICE_ENOMEM)));
-		}
-		if ((rv = ctl_json_print(top)) != SLUICE_OK) {
-			return (ctl_fail(c, "%s", sluice_strerror(rv)));
-		}
-		return (CTL_EXIT_OK);
+		return (ctl_end(c, rv));
 	}
 	if (rep->list->n_rollouts == 0) {
 		printf("no rollouts (revision %llu)\n",
@@ -803,38 +792,18 @@ static const char status_usage[] =
 int
 ctl_cmd_status(ctl *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		CTL_COMMON_OPTS,
-		{ NULL, 0, NULL, 0 },
-	};
 	Sluice__V1__Reply *rep = NULL;
-	json_t            *top;
 	json_t            *arr;
 	uint64_t           now = sl_now_ms();
-	char               what[128];
 	size_t             i;
-	int                o;
 	int                ex;
 	int                rv;
-	int                bad;
 
 	c->usage = status_usage;
-	ctl_getopt_reset();
-	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if ((ex = ctl_common_opt(c, o, optarg, argv)) >= 0) {
-			return (ex);
-		}
-	}
-	if (argc - optind > 1) {
-		return (ctl_usage(
-		    c, "unexpected argument '%s'", argv[optind + 1]));
+	if ((ex = fetch_rollouts(c, argc, argv, &rep)) >= 0) {
+		return (ex);
 	}
 	if (optind < argc) {
-		snprintf(what, sizeof(what), "rollout \"%s\"", argv[optind]);
-		if ((rv = ctl_get_rollout(c, argv[optind], &rep)) !=
-		    SLUICE_OK) {
-			return (ctl_fail_call(c, rv, rep, what));
-		}
 		if (c->json) {
 			rv =
 			    ctl_json_print(ctl_json_status(rep->rollout, now));
@@ -843,37 +812,18 @@ ctl_cmd_status(ctl *c, int argc, char **argv)
 			rv = SLUICE_OK;
 		}
 		ctl_reply_free(rep);
-		if (rv != SLUICE_OK) {
-			return (ctl_fail(c, "%s", sluice_strerror(rv)));
-		}
-		return (CTL_EXIT_OK);
-	}
-	if ((rv = ctl_list_rollouts(c, &rep)) != SLUICE_OK) {
-		return (ctl_fail_call(c, rv, rep, NULL));
+		return (ctl_end(c, rv));
 	}
 	if (c->json) {
-		top = json_object();
 		arr = json_array();
-		bad = top == NULL || arr == NULL;
-		for (i = 0; !bad && i < rep->list->n_rollouts; i++) {
-			bad = json_array_append_new(arr,
-			          ctl_json_status(
-			              rep->list->rollouts[i], now)) != 0;
+		for (i = 0; i < rep->list->n_rollouts; i++) {
+			ctl_json_push(&arr,
+			    ctl_json_status(rep->list->rollouts[i], now));
 		}
-		bad = bad ||
-		    json_object_set_new(top, "revision",
-		        json_integer((json_int_t) rep->revision)) ||
-		    json_object_set_new(top, "rollouts", arr);
+		rv = ctl_json_print(
+		    ctl_json_listing(rep->revision, "rollouts", arr));
 		ctl_reply_free(rep);
-		if (bad) {
-			json_decref(top);
-			return (
-			    ctl_fail(c, "%s", sluice_strerror(SLUICE_ENOMEM)));
-		}
-		if ((rv = ctl_json_print(top)) != SLUICE_OK) {
-			return (ctl_fail(c, "%s", sluice_strerror(rv)));
-		}
-		return (CTL_EXIT_OK);
+		return (ctl_end(c, rv));
 	}
 	if (rep->list->n_rollouts == 0) {
 		printf("no rollouts (revision %llu)\n",
@@ -945,12 +895,8 @@ ctl_cmd_get(ctl *c, int argc, char **argv)
 			return (ex);
 		}
 	}
-	if (optind >= argc) {
-		return (ctl_usage(c, "missing FLAG"));
-	}
-	if (argc - optind > 1) {
-		return (ctl_usage(
-		    c, "unexpected argument '%s'", argv[optind + 1]));
+	if ((ex = ctl_operands(c, argc, argv, 1, 1, "FLAG")) >= 0) {
+		return (ex);
 	}
 	key = argv[optind];
 	if ((rv = ctl_list_rollouts(c, &rep)) != SLUICE_OK) {
@@ -1033,10 +979,7 @@ ctl_cmd_get(ctl *c, int argc, char **argv)
 			j = NULL;
 		}
 		ctl_reply_free(rep);
-		if ((rv = ctl_json_print(j)) != SLUICE_OK) {
-			return (ctl_fail(c, "%s", sluice_strerror(rv)));
-		}
-		return (CTL_EXIT_OK);
+		return (ctl_end(c, ctl_json_print(j)));
 	}
 	if (unit != NULL &&
 	    v->kind_case == SLUICE__V1__FLAG_VALUE__KIND_PERCENT_BP) {
@@ -1082,10 +1025,7 @@ move(ctl *c, Sluice__V1__Command *cmd, const char *name, const char *reason,
 			j = NULL;
 		}
 		ctl_reply_free(rep);
-		if ((rv = ctl_json_print(j)) != SLUICE_OK) {
-			return (ctl_fail(c, "%s", sluice_strerror(rv)));
-		}
-		return (CTL_EXIT_OK);
+		return (ctl_end(c, ctl_json_print(j)));
 	}
 	if (r != NULL && r->spec != NULL) {
 		printf("rollout %s %s%s: stage %s (%u), %s, revision %llu\n",
@@ -1122,69 +1062,37 @@ static const char rollback_usage[] =
     "  --reason TEXT   recorded in the audit log\n"
     "  --json          print the rollout's status after the write\n";
 
+// Parses the arguments the verbs that move one rollout share: ROLLOUT,
+// --reason TEXT and, when to_opt is not NULL, the option naming where to
+// (--to STAGE, --to-revision R), whose value goes to *top. Returns -1 when
+// the verb goes on, else the exit code it must return at once.
 static int
-promote_or_rollback(ctl *c, int argc, char **argv, bool promote)
+move_args(ctl *c, int argc, char **argv, const char *to_opt, const char **top,
+    const char **reasonp)
 {
-	static const struct option opts[] = {
-		{ "to", required_argument, NULL, CTL_OPT_VERB_BASE },
+	// Without to_opt the table starts at "reason", so that --to is
+	// unknown to pause and resume.
+	const struct option opts[] = {
+		{ to_opt, required_argument, NULL, CTL_OPT_VERB_BASE },
 		{ "reason", required_argument, NULL, CTL_OPT_VERB_BASE + 1 },
 		CTL_COMMON_OPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	Sluice__V1__Command  cmd;
-	Sluice__V1__Promote  pr;
-	Sluice__V1__Rollback rb;
-	const char          *to     = NULL;
-	const char          *reason = NULL;
-	int                  o;
-	int                  ex;
+	int o;
+	int ex;
 
-	sluice__v1__command__init(&cmd);
-	sluice__v1__promote__init(&pr);
-	sluice__v1__rollback__init(&rb);
-	c->usage = promote ? promote_usage : rollback_usage;
 	ctl_getopt_reset();
-	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, ":h",
+	            to_opt != NULL ? opts : opts + 1, NULL)) != -1) {
 		if (o == CTL_OPT_VERB_BASE) {
-			to = optarg;
+			*top = optarg;
 		} else if (o == CTL_OPT_VERB_BASE + 1) {
-			reason = optarg;
+			*reasonp = optarg;
 		} else if ((ex = ctl_common_opt(c, o, optarg, argv)) >= 0) {
 			return (ex);
 		}
 	}
-	if (optind >= argc) {
-		return (ctl_usage(c, "missing ROLLOUT"));
-	}
-	if (argc - optind > 1) {
-		return (ctl_usage(
-		    c, "unexpected argument '%s'", argv[optind + 1]));
-	}
-	if (promote) {
-		pr.rollout = argv[optind];
-		pr.to_stage =
-		    to != NULL ? (char *) (uintptr_t) to : pr.to_stage;
-		cmd.action_case = SLUICE__V1__COMMAND__ACTION_PROMOTE;
-		cmd.promote     = &pr;
-		return (move(c, &cmd, argv[optind], reason, "promoted"));
-	}
-	rb.rollout      = argv[optind];
-	rb.to_stage     = to != NULL ? (char *) (uintptr_t) to : rb.to_stage;
-	cmd.action_case = SLUICE__V1__COMMAND__ACTION_ROLLBACK;
-	cmd.rollback    = &rb;
-	return (move(c, &cmd, argv[optind], reason, "rolled back"));
-}
-
-int
-ctl_cmd_promote(ctl *c, int argc, char **argv)
-{
-	return (promote_or_rollback(c, argc, argv, true));
-}
-
-int
-ctl_cmd_rollback(ctl *c, int argc, char **argv)
-{
-	return (promote_or_rollback(c, argc, argv, false));
+	return (ctl_operands(c, argc, argv, 1, 1, "ROLLOUT"));
 }
 
 static const char pause_usage[] =
@@ -1198,62 +1106,95 @@ static const char resume_usage[] =
     "\n"
     "Resumes a paused or rolled-back rollout.\n";
 
+typedef enum {
+	MOVE_PROMOTE,
+	MOVE_ROLLBACK,
+	MOVE_PAUSE,
+	MOVE_RESUME,
+} move_kind;
+
+// promote, rollback, pause and resume: ROLLOUT, --reason and, for the
+// first two, --to STAGE, turned into one command for move().
 static int
-pause_or_resume(ctl *c, int argc, char **argv, bool pause)
+move_verb(ctl *c, int argc, char **argv, move_kind k)
 {
-	static const struct option opts[] = {
-		{ "reason", required_argument, NULL, CTL_OPT_VERB_BASE },
-		CTL_COMMON_OPTS,
-		{ NULL, 0, NULL, 0 },
-	};
-	Sluice__V1__Command cmd;
-	Sluice__V1__Pause   pa;
-	Sluice__V1__Resume  re;
-	const char         *reason = NULL;
-	int                 o;
-	int                 ex;
+	static const char *const usage[] = { promote_usage, rollback_usage,
+		pause_usage, resume_usage };
+	static const char *const done[]  = { "promoted", "rolled back",
+		 "paused", "resumed" };
+	Sluice__V1__Command      cmd;
+	Sluice__V1__Promote      pr;
+	Sluice__V1__Rollback     rb;
+	Sluice__V1__Pause        pa;
+	Sluice__V1__Resume       re;
+	const char              *to     = NULL;
+	const char              *reason = NULL;
+	char                    *name;
+	int                      ex;
 
 	sluice__v1__command__init(&cmd);
+	sluice__v1__promote__init(&pr);
+	sluice__v1__rollback__init(&rb);
 	sluice__v1__pause__init(&pa);
 	sluice__v1__resume__init(&re);
-	c->usage = pause ? pause_usage : resume_usage;
-	ctl_getopt_reset();
-	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if (o == CTL_OPT_VERB_BASE) {
-			reason = optarg;
-		} else if ((ex = ctl_common_opt(c, o, optarg, argv)) >= 0) {
-			return (ex);
-		}
+	c->usage = usage[k];
+	if ((ex = move_args(c, argc, argv,
+	         k == MOVE_PROMOTE || k == MOVE_ROLLBACK ? "to" : NULL, &to,
+	         &reason)) >= 0) {
+		return (ex);
 	}
-	if (optind >= argc) {
-		return (ctl_usage(c, "missing ROLLOUT"));
-	}
-	if (argc - optind > 1) {
-		return (ctl_usage(
-		    c, "unexpected argument '%s'", argv[optind + 1]));
-	}
-	if (pause) {
-		pa.rollout      = argv[optind];
+	name = argv[optind];
+	switch (k) {
+	case MOVE_PROMOTE:
+		pr.rollout = name;
+		pr.to_stage =
+		    to != NULL ? (char *) (uintptr_t) to : pr.to_stage;
+		cmd.action_case = SLUICE__V1__COMMAND__ACTION_PROMOTE;
+		cmd.promote     = &pr;
+		break;
+	case MOVE_ROLLBACK:
+		rb.rollout = name;
+		rb.to_stage =
+		    to != NULL ? (char *) (uintptr_t) to : rb.to_stage;
+		cmd.action_case = SLUICE__V1__COMMAND__ACTION_ROLLBACK;
+		cmd.rollback    = &rb;
+		break;
+	case MOVE_PAUSE:
+		pa.rollout      = name;
 		cmd.action_case = SLUICE__V1__COMMAND__ACTION_PAUSE;
 		cmd.pause       = &pa;
-		return (move(c, &cmd, argv[optind], reason, "paused"));
+		break;
+	case MOVE_RESUME:
+		re.rollout      = name;
+		cmd.action_case = SLUICE__V1__COMMAND__ACTION_RESUME;
+		cmd.resume      = &re;
+		break;
 	}
-	re.rollout      = argv[optind];
-	cmd.action_case = SLUICE__V1__COMMAND__ACTION_RESUME;
-	cmd.resume      = &re;
-	return (move(c, &cmd, argv[optind], reason, "resumed"));
+	return (move(c, &cmd, name, reason, done[k]));
+}
+
+int
+ctl_cmd_promote(ctl *c, int argc, char **argv)
+{
+	return (move_verb(c, argc, argv, MOVE_PROMOTE));
+}
+
+int
+ctl_cmd_rollback(ctl *c, int argc, char **argv)
+{
+	return (move_verb(c, argc, argv, MOVE_ROLLBACK));
 }
 
 int
 ctl_cmd_pause(ctl *c, int argc, char **argv)
 {
-	return (pause_or_resume(c, argc, argv, true));
+	return (move_verb(c, argc, argv, MOVE_PAUSE));
 }
 
 int
 ctl_cmd_resume(ctl *c, int argc, char **argv)
 {
-	return (pause_or_resume(c, argc, argv, false));
+	return (move_verb(c, argc, argv, MOVE_RESUME));
 }
 
 static const char revert_usage[] =
@@ -1267,40 +1208,20 @@ static const char revert_usage[] =
 int
 ctl_cmd_revert(ctl *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "to-revision", required_argument, NULL, CTL_OPT_VERB_BASE },
-		{ "reason", required_argument, NULL, CTL_OPT_VERB_BASE + 1 },
-		CTL_COMMON_OPTS,
-		{ NULL, 0, NULL, 0 },
-	};
 	Sluice__V1__Command cmd;
 	Sluice__V1__Revert  rv_;
 	const char         *reason = NULL;
 	const char         *revs   = NULL;
 	uint64_t            rev    = 0;
 	char                done[64];
-	int                 o;
 	int                 ex;
 
 	sluice__v1__command__init(&cmd);
 	sluice__v1__revert__init(&rv_);
 	c->usage = revert_usage;
-	ctl_getopt_reset();
-	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if (o == CTL_OPT_VERB_BASE) {
-			revs = optarg;
-		} else if (o == CTL_OPT_VERB_BASE + 1) {
-			reason = optarg;
-		} else if ((ex = ctl_common_opt(c, o, optarg, argv)) >= 0) {
-			return (ex);
-		}
-	}
-	if (optind >= argc) {
-		return (ctl_usage(c, "missing ROLLOUT"));
-	}
-	if (argc - optind > 1) {
-		return (ctl_usage(
-		    c, "unexpected argument '%s'", argv[optind + 1]));
+	if ((ex = move_args(c, argc, argv, "to-revision", &revs, &reason)) >=
+	    0) {
+		return (ex);
 	}
 	if (revs == NULL) {
 		return (ctl_usage(c, "missing --to-revision R"));

@@ -275,9 +275,8 @@ ctl_cmd_watch(ctl *c, int argc, char **argv)
 			return (ex);
 		}
 	}
-	if (argc - optind > 1) {
-		return (ctl_usage(
-		    c, "unexpected argument '%s'", argv[optind + 1]));
+	if ((ex = ctl_operands(c, argc, argv, 0, 1, NULL)) >= 0) {
+		return (ex);
 	}
 	if (optind < argc) {
 		rollout = argv[optind];

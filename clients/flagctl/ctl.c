@@ -40,6 +40,48 @@ ctl_fail(const ctl *c, const char *fmt, ...)
 }
 
 int
+ctl_end(const ctl *c, int rv)
+{
+	if (rv != SLUICE_OK) {
+		return (ctl_fail(c, "%s", sluice_strerror(rv)));
+	}
+	return (CTL_EXIT_OK);
+}
+
+int
+ctl_operands(const ctl *c, int argc, char *const *argv, int min, int max,
+    const char *missing)
+{
+	if (argc - optind < min) {
+		return (ctl_usage(c, "missing %s", missing));
+	}
+	if (argc - optind > max) {
+		return (ctl_usage(
+		    c, "unexpected argument '%s'", argv[optind + max]));
+	}
+	return (-1);
+}
+
+int
+ctl_parse_common(ctl *c, int argc, char **argv, int min, int max)
+{
+	static const struct option opts[] = {
+		CTL_COMMON_OPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	int o;
+	int ex;
+
+	ctl_getopt_reset();
+	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if ((ex = ctl_common_opt(c, o, optarg, argv)) >= 0) {
+			return (ex);
+		}
+	}
+	return (ctl_operands(c, argc, argv, min, max, NULL));
+}
+
+int
 ctl_parse_u64(const char *s, uint64_t *vp)
 {
 	unsigned long long v;

@@ -74,9 +74,31 @@ void ctl_getopt_reset(void);
 int ctl_usage(const ctl *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/*
+ * Checks the verb's operands, argv[optind..argc), once its options are
+ * parsed: at least min ("missing WHAT" otherwise, naming missing) and at
+ * most max ("unexpected argument" naming the first one too many). Returns
+ * -1 when they fit, else CTL_EXIT_USAGE after the message.
+ */
+int ctl_operands(const ctl *c, int argc, char *const *argv, int min, int max,
+    const char *missing);
+
+/*
+ * The whole argument parsing of a verb with no options of its own: the
+ * common options, then ctl_operands(min, max). Returns -1 when the verb
+ * goes on, else the exit code it must return at once.
+ */
+int ctl_parse_common(ctl *c, int argc, char **argv, int min, int max);
+
 /* Prints "flagctl: message" on stderr; returns CTL_EXIT_FAIL. */
 int ctl_fail(const ctl *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/*
+ * How a verb ends after its last step returned rv: CTL_EXIT_OK for
+ * SLUICE_OK, else ctl_fail() with what rv means (CTL_EXIT_FAIL).
+ */
+int ctl_end(const ctl *c, int rv);
 
 /*
  * Reports a failed call: c->errmsg when set (key problems), the server's

@@ -65,6 +65,35 @@ finish(json_t *o, int bad)
 	return (o);
 }
 
+void
+ctl_json_push(json_t **arrp, json_t *item)
+{
+	if (*arrp == NULL) {
+		json_decref(item);
+		return;
+	}
+	// jansson's *_new calls take the reference even when they fail.
+	if (json_array_append_new(*arrp, item) != 0) {
+		json_decref(*arrp);
+		*arrp = NULL;
+	}
+}
+
+json_t *
+ctl_json_listing(uint64_t revision, const char *member, json_t *arr)
+{
+	json_t *o;
+	int     bad;
+
+	if (arr == NULL || (o = json_object()) == NULL) {
+		json_decref(arr);
+		return (NULL);
+	}
+	bad = put(o, "revision", json_integer((json_int_t) revision));
+	bad |= put(o, member, arr);
+	return (finish(o, bad));
+}
+
 static json_t *
 hex(const uint8_t *b, size_t len)
 {
@@ -394,22 +423,170 @@ ctl_print_status(FILE *f, const Sluice__V1__Rollout *r, uint64_t now_ms)
 	}
 }
 
-void
-ctl_print_audit(FILE *f, const Sluice__V1__AuditEntry *e)
-{
-	char when[64];
+// The audit table's columns; the reason, last, is never padded.
+enum {
+	AC_REV,
+	AC_TIME,
+	AC_ACTOR,
+	AC_ACTION,
+	AC_ROLLOUT,
+	AC_CHANGE,
+	AC_REASON,
+};
 
-	ctl_format_time(e->time_ms, when, sizeof(when));
-	fprintf(f, "%-6llu %s  %-12s %-9s %s",
-	    (unsigned long long) e->revision, when, e->actor, e->action,
-	    e->rollout);
-	if (e->before[0] != '\0' || e->after[0] != '\0') {
-		fprintf(f, "  %s \u2192 %s",
-		    e->before[0] != '\0' ? e->before : "-",
-		    e->after[0] != '\0' ? e->after : "-");
+static const char *const audit_heads[CTL_AUDIT_COLS] = {
+	"REV",
+	"TIME",
+	"ACTOR",
+	"ACTION",
+	"ROLLOUT",
+	"BEFORE \u2192 AFTER",
+	"(REASON)",
+};
+
+// The cells of one entry. An empty actor, action or rollout (the
+// bootstrap entry has no rollout) shows as "-", so no cell is blank in
+// the middle of a line; before and after are NULL when neither is set.
+typedef struct audit_row {
+	char        rev[24];
+	char        when[64];
+	const char *cell[CTL_AUDIT_COLS];
+	const char *before;
+	const char *after;
+	bool        paren; // the reason is printed in parentheses
+} audit_row;
+
+// Terminal columns of UTF-8 text: one per code point, which holds for
+// everything the audit log carries (names, stage names, reasons).
+static size_t
+text_width(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++) {
+		if (((unsigned char) *s & 0xC0) != 0x80) {
+			n++;
+		}
 	}
-	if (e->reason[0] != '\0') {
-		fprintf(f, "  (%s)", e->reason);
+	return (n);
+}
+
+static const char *
+or_dash(const char *s)
+{
+	return (s[0] != '\0' ? s : "-");
+}
+
+static void
+audit_row_init(audit_row *row, const Sluice__V1__AuditEntry *e)
+{
+	snprintf(row->rev, sizeof(row->rev), "%llu",
+	    (unsigned long long) e->revision);
+	ctl_format_time(e->time_ms, row->when, sizeof(row->when));
+	row->cell[AC_REV]     = row->rev;
+	row->cell[AC_TIME]    = row->when;
+	row->cell[AC_ACTOR]   = or_dash(e->actor);
+	row->cell[AC_ACTION]  = or_dash(e->action);
+	row->cell[AC_ROLLOUT] = or_dash(e->rollout);
+	row->cell[AC_CHANGE]  = "";
+	row->cell[AC_REASON]  = e->reason;
+	row->before           = NULL;
+	row->after            = NULL;
+	row->paren            = e->reason[0] != '\0';
+	if (e->before[0] != '\0' || e->after[0] != '\0') {
+		row->before = or_dash(e->before);
+		row->after  = or_dash(e->after);
+	}
+}
+
+static size_t
+audit_cell_width(const audit_row *row, int col)
+{
+	if (col == AC_CHANGE && row->before != NULL) {
+		return (text_width(row->before) + 3 + text_width(row->after));
+	}
+	return (text_width(row->cell[col]));
+}
+
+void
+ctl_audit_cols_init(ctl_audit_cols *cols)
+{
+	int i;
+
+	for (i = 0; i < CTL_AUDIT_COLS; i++) {
+		cols->w[i] = text_width(audit_heads[i]);
+	}
+}
+
+void
+ctl_audit_cols_add(ctl_audit_cols *cols, const Sluice__V1__AuditEntry *e)
+{
+	audit_row row;
+	size_t    w;
+	int       i;
+
+	audit_row_init(&row, e);
+	for (i = 0; i < CTL_AUDIT_COLS; i++) {
+		w = audit_cell_width(&row, i);
+		if (w > cols->w[i]) {
+			cols->w[i] = w;
+		}
+	}
+}
+
+// Prints cells 0..last, two spaces apart, padding all but the last so
+// that no line ends in blanks.
+static void
+print_cells(
+    FILE *f, const ctl_audit_cols *cols, const audit_row *row, int last)
+{
+	size_t w;
+	int    i;
+
+	for (i = 0; i <= last; i++) {
+		if (i > 0) {
+			fputs("  ", f);
+		}
+		if (i == AC_CHANGE && row->before != NULL) {
+			fprintf(f, "%s \u2192 %s", row->before, row->after);
+		} else if (i == AC_REASON && row->paren) {
+			fprintf(f, "(%s)", row->cell[i]);
+		} else {
+			fputs(row->cell[i], f);
+		}
+		for (w = audit_cell_width(row, i); i < last && w < cols->w[i];
+		     w++) {
+			fputc(' ', f);
+		}
 	}
 	fputc('\n', f);
+}
+
+void
+ctl_print_audit_header(FILE *f, const ctl_audit_cols *cols)
+{
+	audit_row row;
+	int       i;
+
+	memset(&row, 0, sizeof(row));
+	for (i = 0; i < CTL_AUDIT_COLS; i++) {
+		row.cell[i] = audit_heads[i];
+	}
+	print_cells(f, cols, &row, AC_REASON);
+}
+
+void
+ctl_print_audit(
+    FILE *f, const ctl_audit_cols *cols, const Sluice__V1__AuditEntry *e)
+{
+	audit_row row;
+	int       last = AC_ROLLOUT;
+
+	audit_row_init(&row, e);
+	if (row.paren) {
+		last = AC_REASON;
+	} else if (row.before != NULL) {
+		last = AC_CHANGE;
+	}
+	print_cells(f, cols, &row, last);
 }

@@ -15,8 +15,8 @@ import os
 import re
 import signal
 import socket
-import struct
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -338,61 +338,19 @@ def cluster(tmp_path):
 
 # ----------------------------------------------------------------- bucketing
 
-def _rotl(x, b):
-    return ((x << b) | (x >> (64 - b))) & 0xFFFFFFFFFFFFFFFF
+# One Python SipHash-2-4 for the whole tree: tests/vectors/gen_bucket.py,
+# which checks itself against the SipHash paper's reference vector when it
+# is imported and has no other side effects.
+sys.path.insert(0, str(ROOT / "tests" / "vectors"))
+import gen_bucket  # noqa: E402
 
-
-def siphash24(key, data):
-    """SipHash-2-4 (the reference algorithm), 64-bit output as an int."""
-    k0, k1 = struct.unpack("<QQ", key)
-    v0 = k0 ^ 0x736F6D6570736575
-    v1 = k1 ^ 0x646F72616E646F6D
-    v2 = k0 ^ 0x6C7967656E657261
-    v3 = k1 ^ 0x7465646279746573
-    mask = 0xFFFFFFFFFFFFFFFF
-
-    def rounds(v0, v1, v2, v3, n):
-        for _ in range(n):
-            v0 = (v0 + v1) & mask
-            v1 = _rotl(v1, 13) ^ v0
-            v0 = _rotl(v0, 32)
-            v2 = (v2 + v3) & mask
-            v3 = _rotl(v3, 16) ^ v2
-            v0 = (v0 + v3) & mask
-            v3 = _rotl(v3, 21) ^ v0
-            v2 = (v2 + v1) & mask
-            v1 = _rotl(v1, 17) ^ v2
-            v2 = _rotl(v2, 32)
-        return v0, v1, v2, v3
-
-    n = len(data)
-    end = n - (n % 8)
-    for i in range(0, end, 8):
-        m = struct.unpack_from("<Q", data, i)[0]
-        v3 ^= m
-        v0, v1, v2, v3 = rounds(v0, v1, v2, v3, 2)
-        v0 ^= m
-    last = (n & 0xFF) << 56
-    for i, b in enumerate(data[end:]):
-        last |= b << (8 * i)
-    v3 ^= last
-    v0, v1, v2, v3 = rounds(v0, v1, v2, v3, 2)
-    v0 ^= last
-    v2 ^= 0xFF
-    v0, v1, v2, v3 = rounds(v0, v1, v2, v3, 4)
-    return v0 ^ v1 ^ v2 ^ v3
-
-
-# The reference vector of the SipHash paper (key 00..0f, message 00..0e).
-assert siphash24(bytes(range(16)), bytes(range(15))) == 0xA129CA6149BE45E5
+siphash24 = gen_bucket.siphash24
 
 
 def bucket(rollout, unit):
     """DESIGN.md's bucket: SipHash-2-4 of the unit keyed by the first 16
-    bytes of BLAKE2b-256(rollout), little-endian, mod 10000."""
-    import hashlib
-
-    key = hashlib.blake2b(rollout.encode(), digest_size=32).digest()[:16]
+    bytes of BLAKE2b-256(rollout), little-endian, mod 10000. unit may be
+    str (UTF-8) or bytes."""
     if isinstance(unit, str):
         unit = unit.encode()
-    return siphash24(key, unit) % 10000
+    return gen_bucket.bucket(rollout, unit)
