@@ -55,6 +55,11 @@ CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 echo "bench: machine: $(nproc) CPUs (${CPU:-unknown CPU}), $(uname -sr)"
 echo "bench: data dir $RUN on $DISK"
 
+# Local evaluation (bench_eval.c) needs no flagd.
+if [ -x "$B/bench/bench_eval" ]; then
+	"$B/bench/bench_eval"
+fi
+
 trap '"$LOCAL" down "$RUN" >/dev/null || true' EXIT
 trap 'exit 130' INT TERM
 # fsync on whatever the caller's environment says; a short heartbeat so

@@ -330,7 +330,8 @@ SLUICE_API int sluice_eval_detail(
 SLUICE_API uint64_t sluice_client_revision(sluice_client *c);
 
 /**
- * Blocks until the client evaluates at revision >= rev.
+ * Blocks until the client evaluates at revision >= rev. It may return
+ * just before the change callback for that revision has run.
  * @param timeout_ms how long to wait at most.
  * @return SLUICE_OK; SLUICE_ETIMEDOUT; SLUICE_EINVAL.
  * Blocks up to timeout_ms; thread-safe.

@@ -92,14 +92,14 @@ sync_dir(const char *path)
 }
 
 int
-sl_cache_write(const char *path, const Sluice__V1__Snapshot *snap,
-    uint64_t contact_ms)
+sl_cache_write(
+    const char *path, const Sluice__V1__Snapshot *snap, uint64_t contact_ms)
 {
 	uint8_t *payload = NULL;
 	size_t   plen    = 0;
 	uint8_t *file    = NULL;
 	size_t   flen;
-	char    *tmp     = NULL;
+	char    *tmp = NULL;
 	size_t   tlen;
 	int      fd = -1;
 	int      rv;
@@ -183,7 +183,8 @@ read_file(const char *path, uint8_t **bufp, size_t *lenp)
 		return (SLUICE_EIO);
 	}
 	if (fstat(fd, &st) != 0) {
-		sl_log_err("cache-read", "cache %s: %s", path, strerror(errno));
+		sl_log_err(
+		    "cache-read", "cache %s: %s", path, strerror(errno));
 		(void) close(fd);
 		return (SLUICE_EIO);
 	}
@@ -220,23 +221,23 @@ read_file(const char *path, uint8_t **bufp, size_t *lenp)
 static int
 reject(const char *path, const char *why)
 {
-	sl_log_err("cache-corrupt", "cache %s rejected: %s; ignoring it", path,
-	    why);
+	sl_log_err(
+	    "cache-corrupt", "cache %s rejected: %s; ignoring it", path, why);
 	return (SLUICE_ECORRUPT);
 }
 
 int
-sl_cache_load(const char *path, Sluice__V1__Snapshot **snapp,
-    uint64_t *contactp)
+sl_cache_load(
+    const char *path, Sluice__V1__Snapshot **snapp, uint64_t *contactp)
 {
-	uint8_t           sum[SL_CACHE_SUM_BYTES];
-	uint8_t          *buf = NULL;
-	size_t            len = 0;
-	uint64_t          plen;
-	ProtobufCMessage *m = NULL;
+	uint8_t               sum[SL_CACHE_SUM_BYTES];
+	uint8_t              *buf = NULL;
+	size_t                len = 0;
+	uint64_t              plen;
+	ProtobufCMessage     *m = NULL;
 	Sluice__V1__Snapshot *snap;
-	char              why[96];
-	int               rv;
+	char                  why[96];
+	int                   rv;
 
 	if ((rv = sl_crypto_init()) != SLUICE_OK) {
 		return (rv);
@@ -277,8 +278,9 @@ sl_cache_load(const char *path, Sluice__V1__Snapshot **snapp,
 	if ((rv = sl_unpack(&sluice__v1__snapshot__descriptor,
 	         buf + SL_CACHE_HEADER_BYTES, (size_t) plen,
 	         SL_MAX_REPLY_BYTES, &m)) != SLUICE_OK) {
-		rv = rv == SLUICE_ENOMEM ? rv
-		                         : reject(path, "payload does not decode");
+		rv = rv == SLUICE_ENOMEM
+		    ? rv
+		    : reject(path, "payload does not decode");
 		goto done;
 	}
 	snap = (Sluice__V1__Snapshot *) m;

@@ -33,7 +33,8 @@ rollout_new(Sluice__V1__Rollout *msg, int *rvp)
 
 	if (msg->spec == NULL || msg->spec->name == NULL ||
 	    msg->spec->name[0] == '\0') {
-		sl_log_warn("snap-noname", "dropping a rollout without a name");
+		sl_log_warn(
+		    "snap-noname", "dropping a rollout without a name");
 		sluice__v1__rollout__free_unpacked(msg, NULL);
 		*rvp = SLUICE_EINVAL;
 		return (NULL);
@@ -46,7 +47,7 @@ rollout_new(Sluice__V1__Rollout *msg, int *rvp)
 	atomic_init(&ro->refs, 1);
 	ro->msg      = msg;
 	ro->name     = msg->spec->name;
-	ro->hash     = sl_snap_hash(ro->name);
+	ro->hash     = sl_snap_hash(ro->name, strlen(ro->name));
 	n            = msg->spec->n_stages;
 	ro->n_stages = (uint32_t) n;
 	// A stage index past the stages would be a server bug; evaluating
@@ -113,20 +114,21 @@ index_tables(sl_snapshot *s)
 		uint32_t               j;
 
 		for (j = ro->hash & s->rmask; s->rtab[j] != 0;
-		     j = (j + 1) & s->rmask) {
-		}
+		     j = (j + 1) & s->rmask) { }
 		s->rtab[j] = (uint32_t) i + 1;
 
 		for (size_t k = 0; k < ro->msg->spec->n_flags; k++) {
 			const Sluice__V1__Flag *f = ro->msg->spec->flags[k];
 			uint32_t                h;
 			uint32_t                m;
+			size_t                  n;
 			bool                    dup = false;
 
 			if (f == NULL || f->key == NULL || f->key[0] == '\0') {
 				continue;
 			}
-			h = sl_snap_hash(f->key);
+			n = strlen(f->key);
+			h = sl_snap_hash(f->key, n);
 			for (m = h & s->fmask; s->flags[m].hash != 0;
 			     m = (m + 1) & s->fmask) {
 				if (s->flags[m].hash == h &&
@@ -137,7 +139,8 @@ index_tables(sl_snapshot *s)
 			}
 			if (dup) {
 				sl_log_warn("snap-dupflag",
-				    "flag \"%s\" is defined by rollouts \"%s\" "
+				    "flag \"%s\" is defined by rollouts "
+				    "\"%s\" "
 				    "and \"%s\"; using \"%s\"",
 				    f->key, s->flags[m].ro->name, ro->name,
 				    s->flags[m].ro->name);
@@ -145,6 +148,7 @@ index_tables(sl_snapshot *s)
 			}
 			s->flags[m].hash = h;
 			s->flags[m].ri   = (uint32_t) i;
+			s->flags[m].len  = (uint32_t) n;
 			s->flags[m].key  = f->key;
 			s->flags[m].ro   = ro;
 			s->flags[m].cur  = value_at(f, ro->stage);
@@ -219,7 +223,7 @@ sl_snapshot_rollout(const sl_snapshot *s, const char *name, size_t *indexp)
 	if (s == NULL || name == NULL || s->rtab == NULL) {
 		return (NULL);
 	}
-	h = sl_snap_hash(name);
+	h = sl_snap_hash(name, strlen(name));
 	for (i = h & s->rmask; s->rtab[i] != 0; i = (i + 1) & s->rmask) {
 		const sl_snap_rollout *ro = s->rollouts[s->rtab[i] - 1];
 		if (ro->hash == h && strcmp(ro->name, name) == 0) {
@@ -234,8 +238,7 @@ sl_snapshot_rollout(const sl_snapshot *s, const char *name, size_t *indexp)
 
 // Carries rollback history over from prev and records a new rollback.
 static void
-track_rollback(sl_snap_rollout *ro, const sl_snapshot *prev,
-    uint64_t revision)
+track_rollback(sl_snap_rollout *ro, const sl_snapshot *prev, uint64_t revision)
 {
 	const sl_snap_rollout *old = sl_snapshot_rollout(prev, ro->name, NULL);
 
@@ -314,19 +317,21 @@ fail:
 }
 
 int
-sl_snapshot_replace(sl_snapshot **sp, const sl_snapshot *s,
-    uint64_t revision, Sluice__V1__Rollout *r)
+sl_snapshot_replace(sl_snapshot **sp, const sl_snapshot *s, uint64_t revision,
+    Sluice__V1__Rollout *r)
 {
 	sl_snapshot     *ns;
-	sl_snap_rollout *ro;
+	sl_snap_rollout *ro = NULL;
 	size_t           i;
 	size_t           k;
 	int              rv;
 
-	if ((ro = rollout_new(r, &rv)) == NULL) {
+	if (r != NULL && (ro = rollout_new(r, &rv)) == NULL) {
 		return (rv);
 	}
-	track_rollback(ro, s, revision);
+	if (ro != NULL) {
+		track_rollback(ro, s, revision);
+	}
 	if ((ns = snapshot_alloc(revision, s->n_rollouts)) == NULL) {
 		rollout_unref(ro);
 		return (SLUICE_ENOMEM);
@@ -334,11 +339,15 @@ sl_snapshot_replace(sl_snapshot **sp, const sl_snapshot *s,
 	ns->from_cache = s->from_cache;
 	// Share every other rollout, then insert ro in name order.
 	for (i = 0; i < s->n_rollouts; i++) {
-		if (strcmp(s->rollouts[i]->name, ro->name) == 0) {
+		if (ro != NULL &&
+		    strcmp(s->rollouts[i]->name, ro->name) == 0) {
 			continue;
 		}
 		atomic_fetch_add(&s->rollouts[i]->refs, 1);
 		ns->rollouts[ns->n_rollouts++] = s->rollouts[i];
+	}
+	if (ro == NULL) {
+		goto index;
 	}
 	for (k = ns->n_rollouts;
 	     k > 0 && strcmp(ns->rollouts[k - 1]->name, ro->name) > 0; k--) {
@@ -346,6 +355,7 @@ sl_snapshot_replace(sl_snapshot **sp, const sl_snapshot *s,
 	}
 	ns->rollouts[k] = ro;
 	ns->n_rollouts++;
+index:
 	if ((rv = index_tables(ns)) != SLUICE_OK) {
 		sl_snapshot_unref(ns);
 		return (rv);

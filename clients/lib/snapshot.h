@@ -27,7 +27,7 @@
 /* One rollout, shared by every snapshot that contains it unchanged. */
 typedef struct sl_snap_rollout {
 	atomic_uint          refs;
-	Sluice__V1__Rollout *msg; // owned; freed with the last reference
+	Sluice__V1__Rollout *msg;  // owned; freed with the last reference
 	const char          *name; // msg->spec->name
 	uint32_t             hash;
 	uint32_t             stage; // current stage, clamped to the stages
@@ -43,12 +43,13 @@ typedef struct sl_snap_rollout {
 
 /* One flag: where to find it and its values, precomputed. */
 typedef struct sl_snap_flag {
-	uint32_t                       hash; // 0 = empty slot
-	uint32_t                       ri;   // index of its rollout
-	const char                    *key;
-	const sl_snap_rollout         *ro;
-	const Sluice__V1__FlagValue   *cur;  // value at ro->stage
-	const Sluice__V1__FlagValue   *base; // value at stage 0
+	uint32_t                     hash; // 0 = empty slot
+	uint32_t                     ri;   // index of its rollout
+	uint32_t                     len;  // strlen(key)
+	const char                  *key;
+	const sl_snap_rollout       *ro;
+	const Sluice__V1__FlagValue *cur;  // value at ro->stage
+	const Sluice__V1__FlagValue *base; // value at stage 0
 } sl_snap_flag;
 
 typedef struct sl_snapshot {
@@ -59,24 +60,40 @@ typedef struct sl_snapshot {
 	sl_snap_rollout **rollouts; // sorted by name
 	uint32_t          fmask;    // flag table size - 1
 	sl_snap_flag     *flags;
-	uint32_t          rmask;    // rollout table size - 1
-	uint32_t         *rtab;     // rollout index + 1; 0 = empty
+	uint32_t          rmask; // rollout table size - 1
+	uint32_t         *rtab;  // rollout index + 1; 0 = empty
 } sl_snapshot;
 
 /*
- * The hash used by both tables: FNV-1a, never 0 (0 marks an empty slot).
- * Names come from signed, validated rollout specs, so a keyed hash buys
- * nothing against flooding here.
+ * The hash used by both tables, over n bytes of s: 8 bytes per step (a
+ * multiply-xorshift mix, as in MurmurHash3's finaliser), never 0 (0
+ * marks an empty slot). Names come from signed, validated rollout specs,
+ * so a keyed hash would buy nothing against flooding here, and this one
+ * is several times faster than a byte-wise FNV on 30-40 byte keys.
  */
 static inline uint32_t
-sl_snap_hash(const char *s)
+sl_snap_hash(const char *s, size_t n)
 {
-	uint32_t h = 2166136261u;
+	uint64_t h = 0x9e3779b97f4a7c15u ^ n;
+	uint64_t w;
 
-	for (; *s != '\0'; s++) {
-		h = (h ^ (uint8_t) *s) * 16777619u;
+	while (n >= 8) {
+		__builtin_memcpy(&w, s, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdu;
+		h ^= h >> 32;
+		s += 8;
+		n -= 8;
 	}
-	return (h != 0 ? h : 1);
+	w = 0;
+	while (n > 0) {
+		n--;
+		w = (w << 8) | (uint8_t) s[n];
+	}
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
+	h ^= h >> 29;
+	h *= 0xff51afd7ed558ccdu;
+	h ^= h >> 32;
+	return ((uint32_t) h != 0 ? (uint32_t) h : 1u);
 }
 
 /*
@@ -89,13 +106,15 @@ sl_snap_hash(const char *s)
  * @return SLUICE_OK, SLUICE_ENOMEM.
  */
 int sl_snapshot_build(sl_snapshot **sp, uint64_t revision,
-    Sluice__V1__Rollout **msgs, size_t n, const sl_snapshot *prev)
-    SLUICE_NODISCARD;
+    Sluice__V1__Rollout **msgs, size_t n,
+    const sl_snapshot *prev) SLUICE_NODISCARD;
 
 /*
  * A new snapshot at revision: s with the rollout named r->spec->name
- * replaced by r (or added). Takes ownership of r on success and on
- * failure. Unchanged rollouts are shared, not copied.
+ * replaced by r (or added); r NULL only moves the revision (a write
+ * about keys). Takes ownership of r on success and on failure.
+ * Unchanged rollouts are shared, not copied. The result is marked
+ * from_cache when s is.
  * @return SLUICE_OK, SLUICE_ENOMEM, SLUICE_EINVAL (r has no name).
  */
 int sl_snapshot_replace(sl_snapshot **sp, const sl_snapshot *s,
@@ -108,37 +127,39 @@ void sl_snapshot_ref(sl_snapshot *s);
 /* Drops a reference; frees with the last. NULL is a no-op. */
 void sl_snapshot_unref(sl_snapshot *s);
 
-/* The flag named key, or NULL. No allocation, no lock. */
+/*
+ * The flag named key, or NULL. No allocation, no lock. Every snapshot has
+ * a table (at least 8 slots, at most half full), so the probe ends.
+ */
 static inline const sl_snap_flag *
 sl_snapshot_flag(const sl_snapshot *s, const char *key)
 {
-	uint32_t h = sl_snap_hash(key);
+	size_t   n = __builtin_strlen(key);
+	uint32_t h = sl_snap_hash(key, n);
 	uint32_t i;
 
-	if (s->flags == NULL) {
-		return (NULL);
-	}
 	for (i = h & s->fmask;; i = (i + 1) & s->fmask) {
 		const sl_snap_flag *f = &s->flags[i];
 		if (f->hash == 0) {
 			return (NULL);
 		}
-		if (f->hash == h && __builtin_strcmp(f->key, key) == 0) {
+		if (f->hash == h && f->len == n &&
+		    __builtin_memcmp(f->key, key, n) == 0) {
 			return (f);
 		}
 	}
 }
 
 /* The rollout named name and its index, or NULL. */
-const sl_snap_rollout *sl_snapshot_rollout(const sl_snapshot *s,
-    const char *name, size_t *indexp);
+const sl_snap_rollout *sl_snapshot_rollout(
+    const sl_snapshot *s, const char *name, size_t *indexp);
 
 /*
  * A Snapshot message whose rollouts point into s (no copy): valid while
  * s is; free only m->rollouts (free()), never the rollouts. For packing
  * the cache file. SLUICE_OK or SLUICE_ENOMEM.
  */
-int sl_snapshot_message(const sl_snapshot *s, Sluice__V1__Snapshot *m)
-    SLUICE_NODISCARD;
+int sl_snapshot_message(
+    const sl_snapshot *s, Sluice__V1__Snapshot *m) SLUICE_NODISCARD;
 
 #endif /* SL_SNAPSHOT_H */
