@@ -98,6 +98,7 @@ FLAGCTL   := $(B)/flagctl
 
 UNIT_SRC  := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
+LIB_UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/lib/test_*.c))
 ITEST_SRC := $(wildcard tests/integration/*.c)
 ITEST_BIN := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(ITEST_SRC))
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
@@ -108,7 +109,8 @@ BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 
 .PHONY: all test check unit integration bench demo install uninstall clean \
-	asan ubsan tsan fuzz coverage format format-check lint deps
+	asan ubsan tsan tsan-client unit-lib fuzz coverage format format-check \
+	lint deps
 
 all: $(FLAGD) $(FLAGCTL) $(LIBSLUICE) $(LIBSO) $(B)/sluice.pc
 
@@ -198,6 +200,13 @@ test check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(ITEST_BIN) $(FUZZ_REPLAY)
 	@./tests/run-unit.sh $(B) $(UNIT_BIN)
 	@./tests/run-integration.sh $(B)
+
+# The client library's unit tests alone (its threads: evaluators, updater).
+unit-lib: $(LIB_UNIT_BIN)
+	@./tests/run-unit.sh $(B) $(LIB_UNIT_BIN)
+
+tsan-client: deps
+	@$(MAKE) --no-print-directory VARIANT=tsan unit-lib
 
 asan:
 	@$(MAKE) --no-print-directory VARIANT=asan test
