@@ -101,6 +101,10 @@ UNIT_BIN  := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 LIB_UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/lib/test_*.c))
 ITEST_SRC := $(wildcard tests/integration/*.c)
 ITEST_BIN := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(ITEST_SRC))
+# Helpers the integration suite drives (not tests: run-integration.sh runs
+# every program in tests/integration/, so these are built elsewhere).
+HELPER_SRC := $(wildcard tests/integration/helpers/*.c)
+HELPER_BIN := $(patsubst tests/integration/helpers/%.c,$(B)/tests/helpers/%,$(HELPER_SRC))
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(B)/tests/fuzz/replay_%,$(FUZZ_SRC))
 # Keep replay objects: make would otherwise delete them as intermediates.
@@ -177,6 +181,10 @@ $(B)/tests/integration/%: $(B)/obj/tests/integration/%.o $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka $(LIBS_CTL)
 
+$(B)/tests/helpers/%: $(B)/obj/tests/integration/helpers/%.o $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_NNG) $(LIBS_PROTO)
+
 $(B)/tests/fuzz/replay_%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/replay_main.o $(CTL_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_CTL)
@@ -193,11 +201,11 @@ deps:
 unit: $(UNIT_BIN)
 	@./tests/run-unit.sh $(B) $(UNIT_BIN)
 
-integration: all $(ITEST_BIN) $(FUZZ_REPLAY)
+integration: all $(ITEST_BIN) $(HELPER_BIN) $(FUZZ_REPLAY)
 	@./tests/run-integration.sh $(B)
 
 test check: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(ITEST_BIN) $(FUZZ_REPLAY)
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(ITEST_BIN) $(HELPER_BIN) $(FUZZ_REPLAY)
 	@./tests/run-unit.sh $(B) $(UNIT_BIN)
 	@./tests/run-integration.sh $(B)
 

@@ -61,6 +61,8 @@ if [ -x "$B/bench/bench_eval" ]; then
 fi
 
 trap '"$LOCAL" down "$RUN" >/dev/null || true' EXIT
+# bench_flip's 1000 clients hold two connections each at flagd's end.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 trap 'exit 130' INT TERM
 # fsync on whatever the caller's environment says; a short heartbeat so
 # the 100 subscribers are known to be connected sooner.
@@ -71,3 +73,9 @@ echo "bench: flagd pid $FLAGD_PID, api $SLUICE_SERVER, changes $SLUICE_PUBLISH"
 
 "$B/bench/bench_flagd" --api "$SLUICE_SERVER" --publish "$SLUICE_PUBLISH" \
 	--key "$SLUICE_KEY" --disk "$DISK" "$@"
+
+# Flip to all clients: 100 and 1000 sluice_client instances in one process
+# against the same flagd (bench_flip.c).
+if [ -x "$B/bench/bench_flip" ]; then
+	"$B/bench/bench_flip" --api "$SLUICE_SERVER" --key "$SLUICE_KEY"
+fi

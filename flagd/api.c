@@ -87,6 +87,10 @@ op_of(const Sluice__V1__Request *req)
 		return (FLAGD_OP_KEYS);
 	case SLUICE__V1__REQUEST__OP_INFO:
 		return (FLAGD_OP_INFO);
+	case SLUICE__V1__REQUEST__OP_ACK:
+		return (FLAGD_OP_ACK);
+	case SLUICE__V1__REQUEST__OP_CLIENTS:
+		return (FLAGD_OP_CLIENTS);
 	case SLUICE__V1__REQUEST__OP__NOT_SET:
 	case _SLUICE__V1__REQUEST__OP__CASE_IS_INT_SIZE:
 		break;
@@ -104,6 +108,9 @@ typedef struct read_scratch {
 	size_t                   nes;
 	Sluice__V1__Key        **ks;
 	size_t                   nks;
+	Sluice__V1__ClientList   cl; // when has_cl
+	bool                     has_cl;
+	Sluice__V1__AckResult    ack;
 	char                     msg[256];
 } read_scratch;
 
@@ -116,6 +123,45 @@ scratch_fini(read_scratch *s)
 	}
 	flagd_audit_free(s->es, s->nes);
 	flagd_keys_free(s->ks, s->nks);
+	if (s->has_cl) {
+		flagd_clients_list_free(&s->cl);
+	}
+}
+
+// Client acks and the client list: answered from the node's in-memory
+// registry (clients.c), not from the store; not replicated.
+static int
+answer_clients(flagd_node *node, const Sluice__V1__Request *req,
+    Sluice__V1__Reply *rep, read_scratch *s)
+{
+	flagd_clients *reg = flagd_node_clients(node);
+	bool           verified;
+	int            rv;
+
+	rep->revision = flagd_store_revision(flagd_node_store(node));
+	if (req->op_case == SLUICE__V1__REQUEST__OP_ACK) {
+		if ((rv = flagd_clients_ack(reg, flagd_node_store(node),
+		         flagd_node_config(node)->skew_ms, req->ack,
+		         sl_now_ms(), &verified, s->msg, sizeof(s->msg))) !=
+		    SLUICE_OK) {
+			return (rv);
+		}
+		sluice__v1__ack_result__init(&s->ack);
+		s->ack.verified    = verified;
+		s->ack.liveness_ms = flagd_clients_liveness_ms(reg);
+		rep->result_case   = SLUICE__V1__REPLY__RESULT_ACK;
+		rep->ack           = &s->ack;
+		return (SLUICE_OK);
+	}
+	sluice__v1__client_list__init(&s->cl);
+	if ((rv = flagd_clients_list(reg, sl_now_ms(), &s->cl)) != SLUICE_OK) {
+		return (rv);
+	}
+	s->has_cl        = true;
+	s->cl.node_id    = flagd_node_config(node)->node_id;
+	rep->result_case = SLUICE__V1__REPLY__RESULT_CLIENTS;
+	rep->clients     = &s->cl;
+	return (SLUICE_OK);
 }
 
 static int
@@ -156,6 +202,10 @@ answer_read(flagd_node *node, const Sluice__V1__Request *req,
 		rep->info        = info;
 		rep->revision = flagd_store_revision(flagd_node_store(node));
 		return (SLUICE_OK);
+	}
+	if (req->op_case == SLUICE__V1__REQUEST__OP_ACK ||
+	    req->op_case == SLUICE__V1__REQUEST__OP_CLIENTS) {
+		return (answer_clients(node, req, rep, s));
 	}
 	if ((rv = flagd_store_begin(flagd_node_store(node), false, &t)) !=
 	    SLUICE_OK) {
@@ -229,6 +279,8 @@ answer_read(flagd_node *node, const Sluice__V1__Request *req,
 		break;
 	case SLUICE__V1__REQUEST__OP_WRITE:
 	case SLUICE__V1__REQUEST__OP_INFO:
+	case SLUICE__V1__REQUEST__OP_ACK:
+	case SLUICE__V1__REQUEST__OP_CLIENTS:
 	case SLUICE__V1__REQUEST__OP__NOT_SET:
 	case _SLUICE__V1__REQUEST__OP__CASE_IS_INT_SIZE:
 		snprintf(s->msg, sizeof(s->msg), "request names no operation");

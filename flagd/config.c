@@ -60,6 +60,13 @@ static const conf_item items[] = {
 	    "how long shutdown waits for in-flight writes" },
 	{ "map-size-mb", CT_U64, 16, 1048576, "1024", false, F(map_size_mb),
 	    "LMDB map size" },
+	{ "client-liveness-ms", CT_U64, 100, 86400000, "15000", false,
+	    F(client_liveness_ms),
+	    "a client not heard from (ack) for this long is no longer "
+	    "live (3 x libsluice's 5 s ack interval)" },
+	{ "max-clients", CT_U64, 1, 1000000, "10000", false, F(max_clients),
+	    "clients remembered for 'flagctl clients'; the least recently "
+	    "heard from is evicted beyond" },
 	{ "nosync", CT_BOOL, 0, 1, "false", false, F(nosync),
 	    "do not fsync commits (tests only: loses acknowledged writes "
 	    "on power loss)" },

@@ -25,6 +25,9 @@ typedef struct flagd_config {
 	uint64_t heartbeat_ms;
 	uint64_t drain_ms;
 	uint64_t map_size_mb;
+	uint64_t
+	    client_liveness_ms; /* registry: drop clients silent this long */
+	uint64_t max_clients;   /* registry size; LRU eviction beyond */
 	bool     nosync;
 	char    *log_level;
 } flagd_config;

@@ -15,6 +15,8 @@ static const char *op_names[FLAGD_OP_COUNT_] = {
 	[FLAGD_OP_AUDIT]    = "audit",
 	[FLAGD_OP_KEYS]     = "keys",
 	[FLAGD_OP_INFO]     = "info",
+	[FLAGD_OP_ACK]      = "ack",
+	[FLAGD_OP_CLIENTS]  = "clients",
 	[FLAGD_OP_INVALID]  = "invalid",
 };
 
@@ -76,7 +78,19 @@ flagd_metrics_render(const flagd_metrics *m, FILE *f)
 	    "# TYPE sluice_flagd_revision gauge\n"
 	    "sluice_flagd_revision %llu\n"
 	    "# TYPE sluice_flagd_ready gauge\n"
-	    "sluice_flagd_ready %d\n",
+	    "sluice_flagd_ready %d\n"
+	    "# HELP sluice_flagd_client_acks_total Client acknowledgements "
+	    "recorded.\n"
+	    "# TYPE sluice_flagd_client_acks_total counter\n"
+	    "sluice_flagd_client_acks_total %llu\n"
+	    "# TYPE sluice_flagd_client_acks_unverified_total counter\n"
+	    "sluice_flagd_client_acks_unverified_total %llu\n"
+	    "# TYPE sluice_flagd_clients_evicted_total counter\n"
+	    "sluice_flagd_clients_evicted_total %llu\n"
+	    "# HELP sluice_flagd_clients_live Clients acked within the "
+	    "liveness window (this node).\n"
+	    "# TYPE sluice_flagd_clients_live gauge\n"
+	    "sluice_flagd_clients_live %llu\n",
 	    (unsigned long long) atomic_load(&m->bad_input),
 	    (unsigned long long) atomic_load(&m->writes_committed),
 	    (unsigned long long) atomic_load(&m->writes_noop),
@@ -84,5 +98,8 @@ flagd_metrics_render(const flagd_metrics *m, FILE *f)
 	    (unsigned long long) atomic_load(&m->events_published),
 	    (unsigned long long) atomic_load(&m->heartbeats_published),
 	    (unsigned long long) atomic_load(&m->revision),
-	    atomic_load(&m->ready));
+	    atomic_load(&m->ready), (unsigned long long) atomic_load(&m->acks),
+	    (unsigned long long) atomic_load(&m->acks_unverified),
+	    (unsigned long long) atomic_load(&m->clients_evicted),
+	    (unsigned long long) atomic_load(&m->clients_live));
 }

@@ -19,6 +19,8 @@ typedef enum flagd_op {
 	FLAGD_OP_AUDIT,
 	FLAGD_OP_KEYS,
 	FLAGD_OP_INFO,
+	FLAGD_OP_ACK,
+	FLAGD_OP_CLIENTS,
 	FLAGD_OP_INVALID,
 	FLAGD_OP_COUNT_,
 } flagd_op;
@@ -35,6 +37,10 @@ typedef struct flagd_metrics {
 	_Atomic uint64_t heartbeats_published;
 	_Atomic uint64_t write_ns_sum; /* time in the writer, committed */
 	_Atomic uint64_t revision;
+	_Atomic uint64_t acks;            /* client acks recorded */
+	_Atomic uint64_t acks_unverified; /* of which unsigned */
+	_Atomic uint64_t clients_evicted; /* registry full: LRU evictions */
+	_Atomic uint64_t clients_live;    /* gauge, as of the last ack/list */
 	_Atomic int      ready;
 } flagd_metrics;
 

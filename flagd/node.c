@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "clients.h"
 #include "envelope.h"
 #include "keys.h"
 #include "node.h"
@@ -32,6 +33,7 @@ struct flagd_node {
 	const flagd_config *cfg;
 	flagd_store        *store;
 	flagd_publish      *pub;
+	flagd_clients      *clients; // acks; in memory, not replicated
 	flagd_machine_opts  mopts;
 	flagd_metrics       metrics;
 	char                publish_url[256];
@@ -78,6 +80,12 @@ const char *
 flagd_node_publish_url(flagd_node *n)
 {
 	return (n->publish_url);
+}
+
+flagd_clients *
+flagd_node_clients(flagd_node *n)
+{
+	return (n->clients);
 }
 
 static void
@@ -371,6 +379,10 @@ flagd_node_open(flagd_node **np, const flagd_config *cfg)
 		pthread_condattr_destroy(&ca);
 	}
 	derive_publish_url(n);
+	if ((rv = flagd_clients_open(&n->clients, (size_t) cfg->max_clients,
+	         cfg->client_liveness_ms, &n->metrics)) != SLUICE_OK) {
+		goto fail;
+	}
 
 	if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
 		sl_log_err("node.data", "cannot create %s: %s", cfg->data_dir,
@@ -423,6 +435,7 @@ flagd_node_close(flagd_node *n)
 	}
 	flagd_publish_close(n->pub);
 	flagd_store_close(n->store);
+	flagd_clients_close(n->clients);
 	pthread_cond_destroy(&n->work_cv);
 	pthread_cond_destroy(&n->done_cv);
 	pthread_mutex_destroy(&n->mtx);

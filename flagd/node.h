@@ -9,6 +9,7 @@
 #ifndef FLAGD_NODE_H
 #define FLAGD_NODE_H
 
+#include "clients.h"
 #include "config.h"
 #include "machine.h"
 #include "metrics.h"
@@ -52,5 +53,7 @@ const flagd_config *flagd_node_config(flagd_node *n);
 uint64_t            flagd_node_started_ms(flagd_node *n);
 /* The change-stream URL clients should dial. */
 const char *flagd_node_publish_url(flagd_node *n);
+/* This node's registry of client acks (flagctl clients / wait). */
+flagd_clients *flagd_node_clients(flagd_node *n);
 
 #endif /* FLAGD_NODE_H */

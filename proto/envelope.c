@@ -314,3 +314,103 @@ sl_report_open(
 	*rp = (Sluice__V1__MetricReport *) m;
 	return (SLUICE_OK);
 }
+
+int
+sl_ack_seal(const sl_secret *k, const Sluice__V1__ClientAck *a,
+    Sluice__V1__SignedAck *out)
+{
+	uint8_t *body = NULL;
+	size_t   len;
+	int      rv;
+
+	if (a == NULL || out == NULL || a->client_id == NULL ||
+	    a->client_id[0] == '\0') {
+		return (SLUICE_EINVAL);
+	}
+	if (k != NULL) {
+		if ((rv = sl_crypto_init()) != SLUICE_OK) {
+			return (rv);
+		}
+		return (seal(k, SL_CTX_ACK, &a->base, SL_MAX_ACK_BYTES,
+		    &out->body, &out->signature, &out->key_id));
+	}
+	if ((rv = sl_pack(&a->base, &body, &len)) != SLUICE_OK) {
+		return (rv);
+	}
+	if (len > SL_MAX_ACK_BYTES) {
+		free(body);
+		return (SLUICE_ETOOBIG);
+	}
+	out->body.data = body;
+	out->body.len  = len;
+	return (SLUICE_OK);
+}
+
+void
+sl_signed_ack_clear(Sluice__V1__SignedAck *sa)
+{
+	if (sa == NULL) {
+		return;
+	}
+	free(sa->body.data);
+	free(sa->signature.data);
+	free_str(sa->key_id);
+	sluice__v1__signed_ack__init(sa);
+}
+
+bool
+sl_ack_signed(const Sluice__V1__SignedAck *sa)
+{
+	return (sa != NULL &&
+	    (sa->signature.len > 0 ||
+	        (sa->key_id != NULL && sa->key_id[0] != '\0')));
+}
+
+int
+sl_ack_verify(const Sluice__V1__SignedAck *sa, const uint8_t *pk, size_t pklen)
+{
+	if (sa == NULL) {
+		return (SLUICE_EBADSIG);
+	}
+	if (sa->body.len > SL_MAX_ACK_BYTES) {
+		return (SLUICE_ETOOBIG);
+	}
+	return (sl_verify(pk, pklen, SL_CTX_ACK, sa->body.data, sa->body.len,
+	    sa->signature.data, sa->signature.len));
+}
+
+int
+sl_ack_open(const Sluice__V1__SignedAck *sa, Sluice__V1__ClientAck **ap)
+{
+	ProtobufCMessage      *m;
+	Sluice__V1__ClientAck *a;
+	size_t                 n;
+	int                    rv;
+
+	if (sa == NULL || ap == NULL) {
+		return (SLUICE_EINVAL);
+	}
+	if ((rv = sl_unpack(&sluice__v1__client_ack__descriptor, sa->body.data,
+	         sa->body.len, SL_MAX_ACK_BYTES, &m)) != SLUICE_OK) {
+		return (rv);
+	}
+	a  = (Sluice__V1__ClientAck *) m;
+	n  = strlen(a->client_id);
+	rv = n == 0 || n >= SL_CLIENT_ID_MAX || strlen(a->host) > 255
+	    ? SLUICE_EPROTO
+	    : SLUICE_OK;
+	// The id is printed by flagctl and keyed on by flagd: printable
+	// ASCII only, so no terminal escape or odd byte gets through.
+	for (size_t i = 0; rv == SLUICE_OK && i < n; i++) {
+		unsigned char ch = (unsigned char) a->client_id[i];
+		if (ch <= 0x20 || ch >= 0x7f) {
+			rv = SLUICE_EPROTO;
+		}
+	}
+	if (rv != SLUICE_OK) {
+		sluice__v1__client_ack__free_unpacked(a, NULL);
+		return (rv);
+	}
+	*ap = a;
+	return (SLUICE_OK);
+}

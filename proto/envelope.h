@@ -58,4 +58,32 @@ int  sl_report_verify(const Sluice__V1__SignedReport *sr, const uint8_t *pk,
 int  sl_report_open(const Sluice__V1__SignedReport *sr,
      Sluice__V1__MetricReport                     **rp) SLUICE_NODISCARD;
 
+/*
+ * Client acknowledgements (SignedAck): the same shape with SL_CTX_ACK and
+ * SL_MAX_ACK_BYTES, except that signing is optional. With k == NULL the
+ * ack is packed unsigned (empty key_id and signature). out is
+ * initialised by the caller; its malloc'd fields are released with
+ * sl_signed_ack_clear(). EINVAL (no client_id), ETOOBIG, ENOMEM.
+ */
+int  sl_ack_seal(const sl_secret *k, const Sluice__V1__ClientAck *a,
+     Sluice__V1__SignedAck *out) SLUICE_NODISCARD;
+void sl_signed_ack_clear(Sluice__V1__SignedAck *sa);
+
+/* Whether the ack carries a signature at all. */
+bool sl_ack_signed(const Sluice__V1__SignedAck *sa);
+
+/* SLUICE_OK, SLUICE_EBADSIG, or SLUICE_ETOOBIG (body above the limit). */
+int sl_ack_verify(const Sluice__V1__SignedAck *sa, const uint8_t *pk,
+    size_t pklen) SLUICE_NODISCARD;
+
+/*
+ * Decodes sa->body with SL_MAX_ACK_BYTES and checks its shape: a
+ * client_id of 1..SL_CLIENT_ID_MAX-1 printable characters, a host below
+ * 256 bytes (EPROTO otherwise). *ap freed with
+ * sluice__v1__client_ack__free_unpacked(*ap, NULL).
+ */
+#define SL_CLIENT_ID_MAX 65u
+int sl_ack_open(const Sluice__V1__SignedAck *sa,
+    Sluice__V1__ClientAck                  **ap) SLUICE_NODISCARD;
+
 #endif /* SL_ENVELOPE_H */

@@ -24,6 +24,7 @@
 #define SL_MAX_REPORT_BYTES (64u * 1024u)
 #define SL_MAX_REPLY_BYTES (64u * 1024u * 1024u) /* snapshots     */
 #define SL_MAX_EVENT_BYTES (4u * 1024u * 1024u)
+#define SL_MAX_ACK_BYTES 1024u /* ClientAck body */
 
 #define SL_NONCE_BYTES 16u
 #define SL_HASH_BYTES 32u
@@ -32,6 +33,7 @@
 /* Signing contexts: signatures cover ctx || '\0' || body. */
 #define SL_CTX_COMMAND "sluice-command-v1"
 #define SL_CTX_REPORT "sluice-report-v1"
+#define SL_CTX_ACK "sluice-ack-v1"
 
 /* Syslog-numbered levels. */
 #define SL_LOG_ERR 3

@@ -33,4 +33,5 @@ if ls "$ROOT"/tests/integration/test_*.py >/dev/null 2>&1; then
 	/usr/bin/python3 -m pytest -p no:cacheprovider -q -rs \
 		"$ROOT/tests/integration" || status=1
 fi
+"$ROOT/clients/python/run-tests.sh" "$B" || status=1 # the sluice Python package
 exit $status

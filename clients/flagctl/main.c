@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cmd_audit.h"
+#include "cmd_clients.h"
 #include "cmd_key.h"
 #include "cmd_rollout.h"
 #include "cmd_watch.h"
@@ -35,6 +36,8 @@ static const verb verbs[] = {
 	{ "history", ctl_cmd_history, "a rollout's audit entries" },
 	{ "audit", ctl_cmd_audit, "recent audit entries; 'audit verify'" },
 	{ "watch", ctl_cmd_watch, "follow changes as they happen" },
+	{ "clients", ctl_cmd_clients, "live clients and their revisions" },
+	{ "wait", ctl_cmd_wait, "wait until clients applied a revision" },
 	{ "keygen", ctl_cmd_keygen, "create a key pair" },
 	{ "key", ctl_cmd_key, "add, remove or list server keys" },
 };

@@ -149,8 +149,9 @@ typedef void (*sluice_change_cb)(
 
 /** Options of sluice_client_open(). Fill with sluice_client_opts_init(). */
 typedef struct sluice_client_opts {
-	/** Key file for signed reports and acknowledgements. Reserved:
-	 *  not used yet (flagd has no client-ack request yet). */
+	/** Secret key file (flagctl keygen) that signs the client's
+	 *  acknowledgements (and, later, metric reports). NULL: acks are
+	 *  sent unsigned and flagd lists the client as unverified. */
 	const char *key_file;
 	/** Cache file path, or NULL for none. Written after every applied
 	 *  revision (atomically); loaded at open when present. */
@@ -177,6 +178,14 @@ typedef struct sluice_client_opts {
 	/** Optional clock (tests); NULL = CLOCK_MONOTONIC_COARSE. */
 	sluice_clock_fn clock;
 	void           *clock_arg;
+	/** How often the client tells flagd the revision it has applied
+	 *  (ClientAck), besides at connect and after applied changes.
+	 *  Default 5000; 0 = never acknowledge (the client then does not
+	 *  appear in `flagctl clients`). flagd forgets a client after
+	 *  its liveness window (default 15 s = 3 intervals). Added after
+	 *  the fields above: bindings that mirror this struct must
+	 *  include it. */
+	uint32_t ack_interval_ms;
 } sluice_client_opts;
 
 /**
@@ -201,9 +210,10 @@ SLUICE_API void sluice_client_opts_init(sluice_client_opts *o);
  *                  file only and starts no thread.
  * @param opts      options (copied; strings are copied too), or NULL
  *                  for the defaults.
- * @return SLUICE_OK; SLUICE_EINVAL (bad option or endpoint list);
- *         SLUICE_ENOMEM; SLUICE_EINTERNAL (thread or libsodium
- *         initialisation failed).
+ * @return SLUICE_OK; SLUICE_EINVAL (bad option or endpoint list, or
+ *         a malformed key file); SLUICE_ENOENT / SLUICE_EIO (key file
+ *         missing / unreadable); SLUICE_ENOMEM; SLUICE_EINTERNAL
+ *         (thread or libsodium initialisation failed).
  * Blocks up to connect_timeout_ms. Thread-safe.
  */
 SLUICE_API int sluice_client_open(sluice_client **cp, const char *endpoints,
@@ -328,6 +338,14 @@ SLUICE_API int sluice_eval_detail(
  * 0 before any. Never blocks.
  */
 SLUICE_API uint64_t sluice_client_revision(sluice_client *c);
+
+/**
+ * The client's id in its acknowledgements: 16 hex characters, random
+ * per sluice_client_open(), as `flagctl clients` lists it.
+ * @return a NUL-terminated string owned by c, valid until
+ *         sluice_client_close(c); "" for NULL. Never blocks.
+ */
+SLUICE_API const char *sluice_client_id(const sluice_client *c);
 
 /**
  * Blocks until the client evaluates at revision >= rev. It may return

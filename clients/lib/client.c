@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
@@ -39,6 +40,7 @@
 #include "bucket.h"
 #include "cache.h"
 #include "codec.h"
+#include "envelope.h"
 #include "rpc.h"
 #include "snapshot.h"
 
@@ -49,6 +51,9 @@
 #define DEF_HEARTBEAT_MISSES 3u
 #define DEF_BACKOFF_MIN_MS 100u
 #define DEF_BACKOFF_MAX_MS 5000u
+#define DEF_ACK_INTERVAL_MS 5000u
+#define CLIENT_ID_HEX 16u
+#define HOST_MAX 256u
 #define SUB_RECVBUF 1024
 #define MAX_URL 256
 
@@ -194,6 +199,15 @@ struct sluice_client {
 	sluice_change_cb change_cb;
 	void            *change_arg;
 
+	// Acknowledgements (ClientAck): who this client is, and the key
+	// that signs them (NULL: unsigned).
+	char       client_id[CLIENT_ID_HEX + 1];
+	char       host[HOST_MAX];
+	uint32_t   pid;
+	uint64_t   started_ms;
+	uint32_t   ack_interval_ms; // 0 = no acks
+	sl_secret *key;
+
 	// Updater thread and its wake-ups.
 	pthread_t       thread;
 	bool            thread_started;
@@ -217,6 +231,9 @@ struct sluice_client {
 	bool          cache_dirty;
 	bool          cache_failing;
 	bool          outage_logged;
+	bool          ack_due;     // a change was applied since the last ack
+	uint64_t      last_ack_ms; // real monotonic time of the last ack
+	int           ack_failing; // last ack error logged (0: none)
 	sl_snapshot **retired;
 	size_t        n_retired;
 	size_t        cap_retired;
@@ -275,6 +292,7 @@ sluice_client_opts_init(sluice_client_opts *o)
 	o->heartbeat_misses   = DEF_HEARTBEAT_MISSES;
 	o->backoff_min_ms     = DEF_BACKOFF_MIN_MS;
 	o->backoff_max_ms     = DEF_BACKOFF_MAX_MS;
+	o->ack_interval_ms    = DEF_ACK_INTERVAL_MS;
 }
 
 static uint64_t
@@ -636,6 +654,12 @@ sluice_client_revision(sluice_client *c)
 		return (0);
 	}
 	return (atomic_load(&c->rev));
+}
+
+const char *
+sluice_client_id(const sluice_client *c)
+{
+	return (c != NULL ? c->client_id : "");
 }
 
 // Deadline for pthread_cond_timedwait on the monotonic clock.
@@ -1088,6 +1112,76 @@ sub_open(sluice_client *c, const char *url)
 	return (SLUICE_OK);
 }
 
+// Tells the node we follow which revision we have applied. Synchronous on
+// the updater thread: one ack in flight at most, and evaluation never
+// waits for it. A refused or lost ack is logged once per cause and
+// otherwise ignored: the next one (at most ack_interval_ms later) makes
+// up for it.
+static void
+send_ack_as(sluice_client *c, bool leaving)
+{
+	Sluice__V1__Request   req;
+	Sluice__V1__ClientAck ack;
+	Sluice__V1__SignedAck sa;
+	Sluice__V1__Reply    *rep = NULL;
+	int                   rv;
+
+	if (c->ack_interval_ms == 0 || c->rpcs[c->ep] == NULL) {
+		return;
+	}
+	c->ack_due     = false;
+	c->last_ack_ms = mono_ms();
+	sluice__v1__client_ack__init(&ack);
+	sluice__v1__signed_ack__init(&sa);
+	ack.client_id        = c->client_id;
+	ack.host             = c->host;
+	ack.pid              = c->pid;
+	ack.applied_revision = atomic_load(&c->rev);
+	ack.started_ms       = c->started_ms;
+	ack.time_ms          = sl_now_ms();
+	ack.leaving          = leaving;
+	if ((rv = sl_ack_seal(c->key, &ack, &sa)) == SLUICE_OK) {
+		sluice__v1__request__init(&req);
+		req.op_case = SLUICE__V1__REQUEST__OP_ACK;
+		req.ack     = &sa;
+		rv          = sl_rpc_call(c->rpcs[c->ep], &req, &rep);
+		sl_signed_ack_clear(&sa);
+	}
+	if (rv != SLUICE_OK && rv != c->ack_failing) {
+		sl_log_warn("client-ack",
+		    "%s did not take the ack of revision %llu: %s",
+		    c->eps[c->ep], (unsigned long long) ack.applied_revision,
+		    rep != NULL ? sl_reply_errmsg(rep) : sluice_strerror(rv));
+	} else if (rv == SLUICE_OK && c->ack_failing != 0) {
+		sl_log_notice(
+		    "client-ack", "%s takes acks again", c->eps[c->ep]);
+	}
+	c->ack_failing = rv;
+	if (rep != NULL) {
+		sluice__v1__reply__free_unpacked(rep, NULL);
+	}
+}
+
+static void
+send_ack(sluice_client *c)
+{
+	send_ack_as(c, false);
+}
+
+// An ack for applied changes once the stream is idle (so a burst costs
+// one), and one every ack interval whatever happens.
+static void
+maybe_ack(sluice_client *c, bool idle)
+{
+	if (c->ack_interval_ms == 0) {
+		return;
+	}
+	if ((idle && c->ack_due) ||
+	    mono_ms() - c->last_ack_ms >= c->ack_interval_ms) {
+		send_ack(c);
+	}
+}
+
 // GetInfo, then the change stream, then GetSnapshot, on endpoint i.
 static int
 sync_from(sluice_client *c, size_t i, uint64_t min_rev)
@@ -1167,6 +1261,7 @@ sync_from(sluice_client *c, size_t i, uint64_t min_rev)
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mtx);
 	notify(c, s->revision, NULL);
+	send_ack(c);
 	rv = SLUICE_OK;
 done:
 	if (rep != NULL) {
@@ -1236,6 +1331,7 @@ apply_change(sluice_client *c, Sluice__V1__Change *ch)
 	mark_contact(c);
 	install(c, ns);
 	c->cache_dirty = true;
+	c->ack_due     = true;
 	notify(c, ch->revision, name[0] != '\0' ? name : NULL);
 }
 
@@ -1305,6 +1401,7 @@ pump(sluice_client *c)
 				write_cache(c);
 			}
 			reclaim(c);
+			maybe_ack(c, true);
 			if (mono_ms() - c->last_event_ms > silence) {
 				sl_log_notice("client-silent",
 				    "no heartbeat from %s for %llu ms; "
@@ -1327,6 +1424,7 @@ pump(sluice_client *c)
 		}
 		handle_event(c, buf, len);
 		nng_free(buf, len);
+		maybe_ack(c, false);
 	}
 }
 
@@ -1393,6 +1491,23 @@ updater_main(void *arg)
 
 // ------------------------------------------------------------ open/close
 
+// Who the acks say we are: a fresh random id per open (two clients in
+// one process are two clients), the host name and the pid.
+static void
+client_identity(sluice_client *c)
+{
+	uint8_t raw[CLIENT_ID_HEX / 2];
+
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(c->client_id, sizeof(c->client_id), raw, sizeof(raw));
+	if (gethostname(c->host, sizeof(c->host)) != 0) {
+		snprintf(c->host, sizeof(c->host), "unknown");
+	}
+	c->host[sizeof(c->host) - 1] = '\0';
+	c->pid                       = (uint32_t) getpid();
+	c->started_ms                = sl_now_ms();
+}
+
 static int
 split_endpoints(sluice_client *c, const char *list)
 {
@@ -1441,6 +1556,8 @@ free_settings(sluice_client *c)
 	free(c->rpcs);
 	free(c->eps);
 	free(c->cache_file);
+	sl_secret_free(c->key);
+	c->key        = NULL;
 	c->rpcs       = NULL;
 	c->eps        = NULL;
 	c->n_eps      = 0;
@@ -1458,6 +1575,11 @@ stop_updater(sluice_client *c)
 	if (c->thread_started) {
 		pthread_join(c->thread, NULL);
 		c->thread_started = false;
+		// Say goodbye, so that `flagctl wait` does not wait for a
+		// job that has ended; only to a node that answered us.
+		if (c->synced) {
+			send_ack_as(c, true);
+		}
 	}
 	// Changes applied in the last burst are not lost to the cache.
 	if (c->cache_dirty) {
@@ -1533,6 +1655,8 @@ sluice_client_open(
 	c->backoff_max_ms     = o.backoff_max_ms;
 	c->change_cb          = o.change_cb;
 	c->change_arg         = o.change_arg;
+	c->ack_interval_ms    = o.ack_interval_ms;
+	client_identity(c);
 
 	if (endpoints != NULL &&
 	    (rv = split_endpoints(c, endpoints)) != SLUICE_OK) {
@@ -1547,6 +1671,16 @@ sluice_client_open(
 	    (c->rpcs = calloc(c->n_eps, sizeof(*c->rpcs))) == NULL) {
 		rv = SLUICE_ENOMEM;
 		goto fail;
+	}
+	if (o.key_file != NULL) {
+		char err[256];
+		if ((rv = sl_secret_load(&c->key, o.key_file, err,
+		         sizeof(err))) != SLUICE_OK) {
+			sl_log_err("client-key", "cannot use key file %s: %s",
+			    o.key_file,
+			    rv == SLUICE_EINVAL ? err : sluice_strerror(rv));
+			goto fail;
+		}
 	}
 	if (c->cache_file != NULL) {
 		load_cache(c);

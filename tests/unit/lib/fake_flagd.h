@@ -19,6 +19,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 
 #include "codec.h"
+#include "envelope.h"
 #include "lib_fixture.h"
 
 #define FAKE_MAX_ROLLOUTS 16
@@ -37,6 +38,8 @@ typedef struct fake {
 	uint64_t             revision;
 	atomic_int           infos;
 	atomic_int           snapshots;
+	atomic_int           acks;
+	atomic_uint_fast64_t acked_rev; // the last ack's applied revision
 } fake;
 
 static uint64_t
@@ -90,15 +93,17 @@ fake_heartbeat(fake *f)
 static void
 fake_answer(fake *f, const Sluice__V1__Request *req)
 {
-	Sluice__V1__Reply    rep;
-	Sluice__V1__NodeInfo info;
-	Sluice__V1__Snapshot snap;
-	uint8_t             *buf;
-	size_t               len;
+	Sluice__V1__Reply     rep;
+	Sluice__V1__NodeInfo  info;
+	Sluice__V1__Snapshot  snap;
+	Sluice__V1__AckResult ar;
+	uint8_t              *buf;
+	size_t                len;
 
 	sluice__v1__reply__init(&rep);
 	sluice__v1__node_info__init(&info);
 	sluice__v1__snapshot__init(&snap);
+	sluice__v1__ack_result__init(&ar);
 	rep.request_id = req->header != NULL ? req->header->request_id : 0;
 	pthread_mutex_lock(&f->mtx);
 	rep.revision = f->revision;
@@ -107,6 +112,15 @@ fake_answer(fake *f, const Sluice__V1__Request *req)
 		rep.result_case  = SLUICE__V1__REPLY__RESULT_INFO;
 		rep.info         = &info;
 		atomic_fetch_add(&f->infos, 1);
+	} else if (req->op_case == SLUICE__V1__REQUEST__OP_ACK) {
+		Sluice__V1__ClientAck *a = NULL;
+		if (sl_ack_open(req->ack, &a) == SLUICE_OK) {
+			atomic_store(&f->acked_rev, a->applied_revision);
+			sluice__v1__client_ack__free_unpacked(a, NULL);
+		}
+		rep.result_case = SLUICE__V1__REPLY__RESULT_ACK;
+		rep.ack         = &ar;
+		atomic_fetch_add(&f->acks, 1);
 	} else {
 		snap.revision   = f->revision;
 		snap.n_rollouts = f->n;

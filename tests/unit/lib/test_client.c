@@ -272,6 +272,45 @@ test_client_applies_changes_in_order(void **state)
 }
 
 static void
+test_client_acks_at_connect_after_changes_and_leaving(void **state)
+{
+	fake              *f = fake_standard(5);
+	sluice_client_opts o;
+	sluice_client     *c;
+	uint64_t           rev;
+	int                n;
+
+	(void) state;
+	opts_fast(&o);
+	o.ack_interval_ms = 60000; // no periodic ack during the test
+	c                 = open_on(f, &o);
+	assert_int_equal(strlen(sluice_client_id(c)), 16);
+	for (int i = 0; i < 500 && atomic_load(&f->acks) < 1; i++) {
+		usleep(10 * 1000);
+	}
+	assert_int_equal(atomic_load(&f->acks), 1); // at connect
+	assert_int_equal(atomic_load(&f->acked_rev), 5);
+	rev = fake_commit(f, fx_rollout("alpha", 2, 3, true, 60), true);
+	for (int i = 0; i < 500 && atomic_load(&f->acked_rev) < rev; i++) {
+		usleep(10 * 1000);
+	}
+	assert_int_equal(atomic_load(&f->acked_rev), rev);
+	n = atomic_load(&f->acks);
+	sluice_client_close(c);
+	// The goodbye at close.
+	assert_int_equal(atomic_load(&f->acks), n + 1);
+	// No acks at all with an interval of 0.
+	o.ack_interval_ms = 0;
+	n                 = atomic_load(&f->acks);
+	c                 = open_on(f, &o);
+	(void) fake_commit(f, fx_rollout("beta", 1, 3, false, 0), true);
+	assert_int_equal(sluice_wait_revision(c, rev + 1, WAIT_MS), SLUICE_OK);
+	sluice_client_close(c);
+	assert_int_equal(atomic_load(&f->acks), n);
+	fake_stop(f);
+}
+
+static void
 test_client_revision_gap_forces_resync(void **state)
 {
 	fake              *f = fake_standard(5);
@@ -690,6 +729,8 @@ main(void)
 		cmocka_unit_test(test_client_rejects_bad_options),
 		cmocka_unit_test(test_client_first_sync_and_evaluation),
 		cmocka_unit_test(test_client_applies_changes_in_order),
+		cmocka_unit_test(
+		    test_client_acks_at_connect_after_changes_and_leaving),
 		cmocka_unit_test(test_client_revision_gap_forces_resync),
 		cmocka_unit_test(test_client_heartbeat_ahead_forces_resync),
 		cmocka_unit_test(test_client_heartbeat_silence_fails_over),

@@ -1,0 +1,492 @@
+// SPDX-License-Identifier: MIT
+//
+// bench_flip.c — flip-to-all-clients latency: N sluice_client instances
+// in this process (each with its own updater thread, REQ and SUB
+// sockets, as N ETL jobs would have) follow one flagd; the bench promotes
+// and rolls back one rollout in turn and measures, per flip, the time
+// from sending the signed write to the moment the last client has
+// applied its revision (the change callback of the last client). Runs
+// with 100 and with 1000 clients; also prints the write's own round trip
+// (commit), the time until flagd's client registry shows every client at
+// the revision (acks, what `flagctl wait` sees), and the resident memory
+// per client. bench/run.sh starts the flagd. It prints; it never judges.
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "envelope.h"
+#include "keys.h"
+#include "rpc.h"
+#include "sluice.h"
+
+#define ROLLOUT "bench.fanout"
+#define FLAG "bench.fanout.on"
+#define FLIP_TIMEOUT_MS 10000u
+
+#define UNCONST(s) ((char *) (uintptr_t) (s))
+
+typedef struct fan {
+	pthread_mutex_t  mtx;
+	pthread_cond_t   cv;
+	_Atomic uint64_t target; // revision of the flip in flight
+	atomic_size_t    done;   // clients at target
+	size_t           n;
+	uint64_t         t_last_ns; // when the last client got there
+} fan;
+
+typedef struct member {
+	fan     *f;
+	uint64_t counted; // the target this client was counted for
+} member;
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *) a;
+	double y = *(const double *) b;
+
+	return ((x > y) - (x < y));
+}
+
+static double
+pct(double *v, size_t n, double p)
+{
+	size_t i;
+
+	if (n == 0) {
+		return (NAN);
+	}
+	i = (size_t) ceil(p * (double) n) - 1;
+	return (v[i < n ? i : n - 1]);
+}
+
+// On the updater thread of each client: counts it once per flip.
+static void
+change_cb(void *arg, uint64_t rev, const char *rollout)
+{
+	member  *m = arg;
+	fan     *f = m->f;
+	uint64_t t = atomic_load(&f->target);
+
+	(void) rollout;
+	if (t == 0 || rev < t || m->counted == t) {
+		return;
+	}
+	m->counted = t;
+	if (atomic_fetch_add(&f->done, 1) + 1 == f->n) {
+		pthread_mutex_lock(&f->mtx);
+		f->t_last_ns = now_ns();
+		pthread_cond_broadcast(&f->cv);
+		pthread_mutex_unlock(&f->mtx);
+	}
+}
+
+static int
+write_cmd(
+    sl_rpc *r, const sl_secret *k, Sluice__V1__Command *cmd, uint64_t *revp)
+{
+	Sluice__V1__Reply *rep = NULL;
+	int                rv;
+
+	rv = sl_rpc_write(r, k, cmd, &rep);
+	if (rv == SLUICE_OK) {
+		*revp = rep->revision;
+	} else {
+		fprintf(stderr, "bench_flip: write: %s\n",
+		    rep != NULL ? sl_reply_errmsg(rep) : sluice_strerror(rv));
+	}
+	if (rep != NULL) {
+		sluice__v1__reply__free_unpacked(rep, NULL);
+	}
+	return (rv);
+}
+
+static int
+apply_rollout(sl_rpc *r, const sl_secret *k, uint64_t *revp)
+{
+	static char             *stages[2] = { UNCONST("off"), UNCONST("on") };
+	Sluice__V1__Command      cmd;
+	Sluice__V1__ApplyRollout ap;
+	Sluice__V1__RolloutSpec  spec;
+	Sluice__V1__Flag         f;
+	Sluice__V1__Flag        *fp = &f;
+	Sluice__V1__FlagValue    v[2];
+	Sluice__V1__FlagValue   *vp[2] = { &v[0], &v[1] };
+
+	for (int i = 0; i < 2; i++) {
+		sluice__v1__flag_value__init(&v[i]);
+		v[i].kind_case  = SLUICE__V1__FLAG_VALUE__KIND_BOOL_VALUE;
+		v[i].bool_value = i;
+	}
+	sluice__v1__flag__init(&f);
+	f.key      = UNCONST(FLAG);
+	f.n_values = 2;
+	f.values   = vp;
+	sluice__v1__rollout_spec__init(&spec);
+	spec.name     = UNCONST(ROLLOUT);
+	spec.owner    = UNCONST("bench");
+	spec.n_stages = 2;
+	spec.stages   = stages;
+	spec.n_flags  = 1;
+	spec.flags    = &fp;
+	sluice__v1__apply_rollout__init(&ap);
+	ap.spec  = &spec;
+	ap.force = true;
+	sluice__v1__command__init(&cmd);
+	cmd.reason      = UNCONST("bench_flip");
+	cmd.action_case = SLUICE__V1__COMMAND__ACTION_APPLY;
+	cmd.apply       = &ap;
+	return (write_cmd(r, k, &cmd, revp));
+}
+
+// Promote to "on" or roll back to "off".
+static int
+flip(sl_rpc *r, const sl_secret *k, bool on, uint64_t *revp)
+{
+	Sluice__V1__Command  cmd;
+	Sluice__V1__Promote  pr;
+	Sluice__V1__Rollback rb;
+
+	sluice__v1__command__init(&cmd);
+	sluice__v1__promote__init(&pr);
+	sluice__v1__rollback__init(&rb);
+	cmd.reason = UNCONST("bench_flip");
+	if (on) {
+		pr.rollout      = UNCONST(ROLLOUT);
+		pr.to_stage     = UNCONST("on");
+		cmd.action_case = SLUICE__V1__COMMAND__ACTION_PROMOTE;
+		cmd.promote     = &pr;
+	} else {
+		rb.rollout      = UNCONST(ROLLOUT);
+		rb.to_stage     = UNCONST("off");
+		cmd.action_case = SLUICE__V1__COMMAND__ACTION_ROLLBACK;
+		cmd.rollback    = &rb;
+	}
+	return (write_cmd(r, k, &cmd, revp));
+}
+
+static int
+current_stage(sl_rpc *r, uint32_t *stagep)
+{
+	Sluice__V1__Request    req;
+	Sluice__V1__GetRollout get;
+	Sluice__V1__Reply     *rep = NULL;
+	int                    rv;
+
+	sluice__v1__request__init(&req);
+	sluice__v1__get_rollout__init(&get);
+	get.name    = UNCONST(ROLLOUT);
+	req.op_case = SLUICE__V1__REQUEST__OP_GET;
+	req.get     = &get;
+	if ((rv = sl_rpc_call(r, &req, &rep)) == SLUICE_OK &&
+	    rep->rollout != NULL) {
+		*stagep = rep->rollout->stage;
+	}
+	if (rep != NULL) {
+		sluice__v1__reply__free_unpacked(rep, NULL);
+	}
+	return (rv);
+}
+
+// How many clients flagd's registry shows at >= rev.
+static size_t
+acked_at(sl_rpc *r, uint64_t rev)
+{
+	Sluice__V1__Request     req;
+	Sluice__V1__ListClients lc;
+	Sluice__V1__Reply      *rep = NULL;
+	size_t                  n   = 0;
+
+	sluice__v1__request__init(&req);
+	sluice__v1__list_clients__init(&lc);
+	req.op_case = SLUICE__V1__REQUEST__OP_CLIENTS;
+	req.clients = &lc;
+	if (sl_rpc_call(r, &req, &rep) == SLUICE_OK && rep->clients != NULL) {
+		for (size_t i = 0; i < rep->clients->n_clients; i++) {
+			n += rep->clients->clients[i]->applied_revision >= rev;
+		}
+	}
+	if (rep != NULL) {
+		sluice__v1__reply__free_unpacked(rep, NULL);
+	}
+	return (n);
+}
+
+static double
+rss_mib(void)
+{
+	FILE  *f = fopen("/proc/self/statm", "r");
+	long   size;
+	long   res = 0;
+	double mib;
+
+	if (f == NULL) {
+		return (NAN);
+	}
+	if (fscanf(f, "%ld %ld", &size, &res) != 2) {
+		res = 0;
+	}
+	fclose(f);
+	mib = (double) res * (double) sysconf(_SC_PAGESIZE) / 1048576.0;
+	return (mib);
+}
+
+static void
+nap_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long) (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+// One run: n clients, flips flips. Prints one line; never asserts.
+static void
+run(const char *api, sl_rpc *r, const sl_secret *k, size_t n, unsigned flips)
+{
+	sluice_client_opts o;
+	sluice_client    **cs;
+	member            *ms;
+	double            *lat;
+	double            *commit;
+	size_t             nlat  = 0;
+	unsigned           stuck = 0;
+	double             rss0  = rss_mib();
+	double             rss1;
+	double             t_open;
+	double             acked_ms = NAN;
+	uint64_t           rev      = 0;
+	uint64_t           t0;
+	uint32_t           stage = 0;
+	fan                f;
+
+	memset(&f, 0, sizeof(f));
+	pthread_mutex_init(&f.mtx, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&f.cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	f.n    = n;
+	cs     = calloc(n, sizeof(*cs));
+	ms     = calloc(n, sizeof(*ms));
+	lat    = calloc(flips, sizeof(*lat));
+	commit = calloc(flips, sizeof(*commit));
+	if (cs == NULL || ms == NULL || lat == NULL || commit == NULL) {
+		fprintf(stderr, "bench_flip: out of memory\n");
+		exit(1);
+	}
+	t0 = now_ns();
+	for (size_t i = 0; i < n; i++) {
+		sluice_client_opts_init(&o);
+		o.heartbeat_ms       = 200; // run.sh starts flagd so
+		o.connect_timeout_ms = 0;
+		o.change_cb          = change_cb;
+		o.change_arg         = &ms[i];
+		ms[i].f              = &f;
+		if (sluice_client_open(&cs[i], api, &o) != SLUICE_OK) {
+			fprintf(stderr,
+			    "bench_flip: client %zu of %zu did not open\n", i,
+			    n);
+			n = i;
+			break;
+		}
+	}
+	f.n = n;
+	// All synced before the first flip.
+	(void) current_stage(r, &stage);
+	for (size_t i = 0; i < n; i++) {
+		(void) sluice_wait_revision(cs[i], 1, 30000);
+	}
+	t_open = (double) (now_ns() - t0) / 1e9;
+	rss1   = rss_mib();
+
+	for (unsigned i = 0; i < flips; i++) {
+		struct timespec ts;
+		uint64_t        tw;
+		uint64_t        got  = 0;
+		uint64_t        base = sluice_client_revision(cs[0]) > rev
+		           ? sluice_client_revision(cs[0])
+		           : rev;
+		int             rv;
+
+		// The bench is the only writer, so the flip's revision is
+		// known before the write leaves: a client may apply it
+		// before the write's reply is back here.
+		atomic_store(&f.done, 0);
+		atomic_store(&f.target, base + 1);
+		tw        = now_ns();
+		rv        = flip(r, k, stage == 0, &got);
+		commit[i] = (double) (now_ns() - tw) / 1e6;
+		if (rv != SLUICE_OK) {
+			stuck++;
+			atomic_store(&f.target, 0);
+			(void) current_stage(r, &stage);
+			continue;
+		}
+		stage = stage == 0 ? 1 : 0;
+		rev   = got;
+		if (got != base + 1) {
+			// Another writer or a stale base: count this flip
+			// from the revision the write got.
+			atomic_store(&f.done, 0);
+			atomic_store(&f.target, got);
+			for (size_t j = 0; j < n; j++) {
+				if (sluice_client_revision(cs[j]) >= got) {
+					atomic_fetch_add(&f.done, 1);
+					ms[j].counted = got;
+				}
+			}
+		}
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += FLIP_TIMEOUT_MS / 1000;
+		pthread_mutex_lock(&f.mtx);
+		while (atomic_load(&f.done) < n) {
+			if (pthread_cond_timedwait(&f.cv, &f.mtx, &ts) != 0) {
+				break;
+			}
+		}
+		pthread_mutex_unlock(&f.mtx);
+		if (atomic_load(&f.done) < n) {
+			stuck++;
+		} else {
+			lat[nlat++] = (double) (f.t_last_ns - tw) / 1e6;
+		}
+		atomic_store(&f.target, 0);
+		if (i + 1 == flips) {
+			// What `flagctl wait` would see: every client's ack.
+			uint64_t ta = now_ns();
+			while (acked_at(r, rev) < n &&
+			    now_ns() - ta < 10000000000u) {
+				nap_ms(2);
+			}
+			if (acked_at(r, rev) >= n) {
+				acked_ms = (double) (now_ns() - tw) / 1e6;
+			}
+		}
+		// Let the acks of this flip land before the next one.
+		nap_ms(20);
+	}
+	qsort(lat, nlat, sizeof(*lat), cmp_double);
+	qsort(commit, flips, sizeof(*commit), cmp_double);
+	printf("bench: flip -> all %zu clients (changes applied): p50 %.2f "
+	       "ms, p99 %.2f ms, max %.2f ms over %zu flips%s\n",
+	    n, pct(lat, nlat, 0.50), pct(lat, nlat, 0.99),
+	    nlat > 0 ? lat[nlat - 1] : NAN, nlat,
+	    stuck > 0 ? " (some flips timed out or failed)" : "");
+	printf("bench:   for comparison, the write's own round trip (commit "
+	       "and reply): p50 %.2f ms, "
+	       "p99 %.2f ms; flip -> every ack at flagd (flagctl wait): "
+	       "%.1f ms (last flip)\n",
+	    pct(commit, flips, 0.50), pct(commit, flips, 0.99), acked_ms);
+	printf("bench:   %zu clients opened and synced in %.2f s; resident "
+	       "memory %.1f KiB per client (tiny snapshot, threads, "
+	       "sockets)\n",
+	    n, t_open, (rss1 - rss0) * 1024.0 / (double) (n > 0 ? n : 1));
+	fflush(stdout);
+	for (size_t i = 0; i < n; i++) {
+		sluice_client_close(cs[i]);
+	}
+	free(cs);
+	free(ms);
+	free(lat);
+	free(commit);
+	pthread_cond_destroy(&f.cv);
+	pthread_mutex_destroy(&f.mtx);
+}
+
+static void
+raise_nofile(size_t clients)
+{
+	struct rlimit rl;
+	// Each client holds two connections; flagd's end is its own.
+	rlim_t want = (rlim_t) clients * 4 + 256;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		return;
+	}
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+		(void) setrlimit(RLIMIT_NOFILE, &rl);
+		(void) getrlimit(RLIMIT_NOFILE, &rl);
+		if (rl.rlim_cur < want) {
+			fprintf(stderr,
+			    "bench_flip: only %llu file descriptors (wanted "
+			    "%llu); large runs may fail\n",
+			    (unsigned long long) rl.rlim_cur,
+			    (unsigned long long) want);
+		}
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *api         = NULL;
+	const char *keyfile     = NULL;
+	unsigned    flips_small = 200;
+	unsigned    flips_large = 50;
+	size_t      large       = 1000;
+	sl_secret  *k           = NULL;
+	sl_rpc     *r           = NULL;
+	uint64_t    rev;
+	char        err[256];
+
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--api") == 0) {
+			api = argv[i + 1];
+		} else if (strcmp(argv[i], "--key") == 0) {
+			keyfile = argv[i + 1];
+		} else if (strcmp(argv[i], "--flips") == 0) {
+			flips_small =
+			    (unsigned) strtoul(argv[i + 1], NULL, 10);
+		} else if (strcmp(argv[i], "--large") == 0) {
+			large = strtoul(argv[i + 1], NULL, 10);
+		}
+	}
+	if (api == NULL || keyfile == NULL || flips_small == 0) {
+		fprintf(stderr,
+		    "usage: bench_flip --api URL --key FILE [--flips N] "
+		    "[--large CLIENTS]\n");
+		return (2);
+	}
+	sl_log_level = SL_LOG_ERR;
+	raise_nofile(large);
+	if (sl_secret_load(&k, keyfile, err, sizeof(err)) != SLUICE_OK) {
+		fprintf(stderr, "bench_flip: key %s: %s\n", keyfile, err);
+		return (1);
+	}
+	if (sl_rpc_open(&r, api, 10000) != SLUICE_OK ||
+	    apply_rollout(r, k, &rev) != SLUICE_OK) {
+		fprintf(stderr, "bench_flip: cannot set up %s at %s\n",
+		    ROLLOUT, api);
+		sl_rpc_close(r);
+		sl_secret_free(k);
+		return (1);
+	}
+	run(api, r, k, 100, flips_small);
+	if (large > 0) {
+		run(api, r, k, large, flips_large);
+	}
+	sl_rpc_close(r);
+	sl_secret_free(k);
+	return (0);
+}

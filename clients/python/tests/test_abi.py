@@ -1,0 +1,60 @@
+# SPDX-License-Identifier: MIT
+"""The ctypes mirrors of sluice_client_opts and sluice_detail match the C
+compiler's layout of clients/include/sluice.h (skipped without a C
+compiler)."""
+
+import ctypes
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import ROOT
+from sluice import _native
+
+STRUCTS = {
+    "sluice_client_opts": _native.ClientOpts,
+    "sluice_detail": _native.Detail,
+}
+
+
+def test_layout(tmp_path):
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        pytest.skip("no C compiler")
+    lines = ['#include <stdio.h>', '#include <stddef.h>',
+             '#include "sluice.h"', "int main(void) {"]
+    for cname, py in STRUCTS.items():
+        lines.append('printf("%s size %%zu\\n", sizeof(%s));'
+                     % (cname, cname))
+        for field, _ in py._fields_:
+            if field == "_reserve":
+                continue
+            lines.append('printf("%s %s %%zu\\n", offsetof(%s, %s));'
+                         % (cname, field, cname, field))
+    lines.append("return 0; }")
+    src = tmp_path / "abi.c"
+    src.write_text("\n".join(lines) + "\n")
+    exe = tmp_path / "abi"
+    subprocess.run([cc, "-std=c11", "-I", str(ROOT / "clients" / "include"),
+                    "-o", str(exe), str(src)], check=True, timeout=120)
+    out = subprocess.run([str(exe)], check=True, capture_output=True,
+                         text=True, timeout=60).stdout
+    want = {}
+    for line in out.splitlines():
+        cname, field, n = line.split()
+        want[(cname, field)] = int(n)
+    for cname, py in STRUCTS.items():
+        # Every C field is mirrored: the struct without its reserve has
+        # C's size (trailing padding included).
+        core = type("Core", (ctypes.Structure,), {"_fields_": [
+            f for f in py._fields_ if f[0] != "_reserve"]})
+        assert want[(cname, "size")] == ctypes.sizeof(core), (
+            "%s: C has fields the binding does not mirror (C size %d, "
+            "mirrored %d)" % (cname, want[(cname, "size")],
+                              ctypes.sizeof(core)))
+        for field, _ in py._fields_:
+            if field == "_reserve":
+                continue
+            assert want[(cname, field)] == getattr(py, field).offset, \
+                (cname, field)
