@@ -50,6 +50,7 @@ typedef struct api_ctx {
 	nng_aio   *fwd_aio;
 	nng_ctx    fwd_ctx;
 	uint64_t   fwd_leader;
+	nng_duration fwd_budget;
 	ctx_state  state;
 	uint64_t   request_id;
 	bool       open;
@@ -594,9 +595,13 @@ forward_write(api_ctx *c, Sluice__V1__Request *req, uint64_t leader)
 	free(buf);
 	atomic_fetch_add(&flagd_node_metrics(a->node)->writes_forwarded, 1);
 	c->fwd_leader = leader;
+	c->fwd_budget = budget;
 	c->state      = CTX_FWD_SEND;
 	nng_aio_set_msg(c->fwd_aio, msg);
-	nng_aio_set_timeout(c->fwd_aio, budget);
+	// A dead leader is replaced within about two election timeouts:
+	// waiting longer to reach it helps nobody.
+	nng_aio_set_timeout(
+	    c->fwd_aio, (nng_duration) (2 * cfg->election_ms + 100));
 	nng_ctx_send(c->fwd_ctx, c->fwd_aio);
 }
 
@@ -634,6 +639,7 @@ fwd_cb(void *arg)
 			return;
 		}
 		c->state = CTX_FWD_RECV;
+		nng_aio_set_timeout(c->fwd_aio, c->fwd_budget);
 		nng_ctx_recv(c->fwd_ctx, c->fwd_aio);
 		return;
 	case CTX_FWD_RECV:
