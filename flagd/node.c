@@ -469,6 +469,11 @@ flagd_node_write(flagd_node *n, const Sluice__V1__SignedCommand *sc,
 	}
 	rv = sl_command_verify(sc, key->public_key.data, key->public_key.len);
 	sluice__v1__key__free_unpacked(key, NULL);
+	if (rv == SLUICE_ETOOBIG) {
+		snprintf(err, errlen, "command body exceeds %u bytes",
+		    SL_MAX_COMMAND_BYTES);
+		return (rv);
+	}
 	if (rv != SLUICE_OK) {
 		snprintf(err, errlen,
 		    "signature does not verify for key \"%s\"", sc->key_id);
