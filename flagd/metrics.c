@@ -12,10 +12,11 @@ static const char *op_names[FLAGD_OP_COUNT_] = {
 	[FLAGD_OP_GET]      = "get",
 	[FLAGD_OP_LIST]     = "list",
 	[FLAGD_OP_SNAPSHOT] = "snapshot",
-	[FLAGD_OP_AUDIT]    = "audit",
-	[FLAGD_OP_KEYS]     = "keys",
-	[FLAGD_OP_INFO]     = "info",
-	[FLAGD_OP_INVALID]  = "invalid",
+	[FLAGD_OP_AUDIT] = "audit",
+	[FLAGD_OP_KEYS] = "keys",
+	[FLAGD_OP_INFO] = "info",
+	[FLAGD_OP_CLUSTER] = "cluster",
+	[FLAGD_OP_INVALID] = "invalid",
 };
 
 const char *
@@ -85,4 +86,19 @@ flagd_metrics_render(const flagd_metrics *m, FILE *f)
 	    (unsigned long long) atomic_load(&m->heartbeats_published),
 	    (unsigned long long) atomic_load(&m->revision),
 	    atomic_load(&m->ready));
+	fprintf(f,
+	    "# HELP sluice_flagd_writes_forwarded_total Writes this node "
+	    "forwarded to the leader.\n"
+	    "# TYPE sluice_flagd_writes_forwarded_total counter\n"
+	    "sluice_flagd_writes_forwarded_total %llu\n"
+	    "# TYPE sluice_flagd_raft_entries_applied_total counter\n"
+	    "sluice_flagd_raft_entries_applied_total %llu\n"
+	    "# TYPE sluice_flagd_raft_snapshots_taken_total counter\n"
+	    "sluice_flagd_raft_snapshots_taken_total %llu\n"
+	    "# TYPE sluice_flagd_raft_snapshots_restored_total counter\n"
+	    "sluice_flagd_raft_snapshots_restored_total %llu\n",
+	    (unsigned long long) atomic_load(&m->writes_forwarded),
+	    (unsigned long long) atomic_load(&m->entries_applied),
+	    (unsigned long long) atomic_load(&m->snapshots_taken),
+	    (unsigned long long) atomic_load(&m->snapshots_restored));
 }

@@ -19,6 +19,7 @@ typedef enum flagd_op {
 	FLAGD_OP_AUDIT,
 	FLAGD_OP_KEYS,
 	FLAGD_OP_INFO,
+	FLAGD_OP_CLUSTER,
 	FLAGD_OP_INVALID,
 	FLAGD_OP_COUNT_,
 } flagd_op;
@@ -35,6 +36,10 @@ typedef struct flagd_metrics {
 	_Atomic uint64_t heartbeats_published;
 	_Atomic uint64_t write_ns_sum; /* time in the writer, committed */
 	_Atomic uint64_t revision;
+	_Atomic uint64_t writes_forwarded; /* sent on to the leader */
+	_Atomic uint64_t entries_applied;  /* raft entries applied here */
+	_Atomic uint64_t snapshots_taken;
+	_Atomic uint64_t snapshots_restored;
 	_Atomic int      ready;
 } flagd_metrics;
 
