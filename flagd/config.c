@@ -68,7 +68,8 @@ static const conf_item items[] = {
 	{ "raft", CT_STR, 0, 0, "0.0.0.0:7402", false, F(raft_listen),
 	    "consensus listen address IPV4:PORT (libraft TCP transport)" },
 	{ "peers", CT_STR, 0, 0, "", false, F(peers_spec),
-	    "static voters ID=HOST:RAFTPORT@APIURL,... including this node "
+	    "static voters ID=HOST:RAFTPORT@APIURL,... including this node; "
+	    "HOST may be a host name, resolved on each connect "
 	    "(default: a cluster of one at --raft and --api)" },
 	{ "election-ms", CT_U64, 50, 60000, "500", false, F(election_ms),
 	    "raft election timeout (randomised to 1-2x); a leader is "

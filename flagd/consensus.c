@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "consensus.h"
+#include "transport.h"
 
 typedef struct prop {
 	uint8_t           *buf;
@@ -38,12 +39,11 @@ struct flagd_consensus {
 	uv_loop_t                loop;
 	uv_async_t               async;
 	uv_timer_t               tick;
-	struct raft_uv_transport transport;
+	flagd_transport         *transport;
 	struct raft_io           io;
 	struct raft_fsm          rfsm;
 	struct raft              raft;
 	bool loop_init;
-	bool transport_init;
 	bool io_init;
 	bool raft_init;
 	bool handles_init;
@@ -507,7 +507,8 @@ raft_closed_cb(struct raft *r)
 	flagd_consensus *c = r->data;
 
 	raft_uv_close(&c->io);
-	raft_uv_tcp_close(&c->transport);
+	flagd_transport_free(c->transport);
+	c->transport = NULL;
 }
 
 static void
@@ -569,9 +570,8 @@ teardown(flagd_consensus *c)
 		if (c->io_init) {
 			raft_uv_close(&c->io);
 		}
-		if (c->transport_init) {
-			raft_uv_tcp_close(&c->transport);
-		}
+		flagd_transport_free(c->transport);
+		c->transport = NULL;
 	}
 	if (c->handles_init) {
 		uv_close((uv_handle_t *) &c->tick, NULL);
@@ -624,20 +624,18 @@ flagd_consensus_open(flagd_consensus **cp, const flagd_config *cfg,
 	c->async.data    = c;
 	c->tick.data     = c;
 	c->handles_init  = true;
-	if ((rv = raft_uv_tcp_init(&c->transport, &c->loop)) != 0) {
-		rv = raft_fail(c, "transport", rv);
+	// Peers are named by host name in the configuration; the wrapper
+	// resolves them on each connect (transport.h).
+	if ((rv = flagd_transport_alloc(&c->transport, &c->loop,
+	         cfg->raft_listen)) != SLUICE_OK) {
+		if (rv == SLUICE_EINVAL) {
+			sl_log_err("raft.bind", "--raft %s is not IPV4:PORT",
+			    cfg->raft_listen);
+		}
 		goto fail;
 	}
-	c->transport_init = true;
-	if ((rv = raft_uv_tcp_set_bind_address(&c->transport,
-	         cfg->raft_listen)) != 0) {
-		sl_log_err("raft.bind", "--raft %s is not IPV4:PORT",
-		    cfg->raft_listen);
-		rv = SLUICE_EINVAL;
-		goto fail;
-	}
-	if ((rv = raft_uv_init(&c->io, &c->loop, c->dir, &c->transport)) !=
-	    0) {
+	if ((rv = raft_uv_init(&c->io, &c->loop, c->dir,
+	         flagd_transport_raft(c->transport))) != 0) {
 		rv = raft_fail(c, "raft_uv_init", rv);
 		goto fail;
 	}

@@ -296,6 +296,8 @@ cluster_json(const Sluice__V1__ClusterInfo *ci)
 		json_object_set_new(
 		    x, "commit_index", json_integer((json_int_t) n->commit_index));
 		json_object_set_new(x, "api_url", json_string(n->api_url));
+		json_object_set_new(
+		    x, "raft_address", json_string(n->raft_address));
 		json_array_append_new(nodes, x);
 	}
 	json_object_set_new(o, "nodes", nodes);
