@@ -69,7 +69,7 @@ LDFLAGS_ALL = $(LDOPT) $(LDFLAGS)
 
 LIBS_PROTO := -lprotobuf-c -lsodium
 LIBS_NNG   := -lnng -lpthread
-LIBS_FLAGD := -llmdb $(LIBS_NNG) $(LIBS_PROTO)
+LIBS_FLAGD := -llmdb -lraft -luv $(LIBS_NNG) $(LIBS_PROTO)
 LIBS_CTL   := -lyaml -ljansson $(LIBS_NNG) $(LIBS_PROTO)
 
 # ------------------------------------------------------------------ sources
@@ -109,6 +109,9 @@ FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(B)/tests/fuzz/replay_%,$(FUZZ_SRC))
 # Keep replay objects: make would otherwise delete them as intermediates.
 .SECONDARY:
+# Helpers the integration suite and deploy/local run (not tests).
+TOOLS_SRC := $(wildcard tests/tools/*.c)
+TOOLS_BIN := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOLS_SRC))
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 
@@ -189,6 +192,10 @@ $(B)/tests/fuzz/replay_%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/replay_mai
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_CTL)
 
+$(B)/tests/tools/%: $(B)/obj/tests/tools/%.o $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_CTL)
+
 $(B)/bench/%: $(B)/obj/bench/%.o $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_CTL) -lm
@@ -201,11 +208,12 @@ deps:
 unit: $(UNIT_BIN)
 	@./tests/run-unit.sh $(B) $(UNIT_BIN)
 
-integration: all $(ITEST_BIN) $(HELPER_BIN) $(FUZZ_REPLAY)
+integration: all $(ITEST_BIN) $(HELPER_BIN) $(FUZZ_REPLAY) $(TOOLS_BIN)
 	@./tests/run-integration.sh $(B)
 
 test check: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(ITEST_BIN) $(HELPER_BIN) $(FUZZ_REPLAY)
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(ITEST_BIN) $(HELPER_BIN) \
+		$(FUZZ_REPLAY) $(TOOLS_BIN)
 	@./tests/run-unit.sh $(B) $(UNIT_BIN)
 	@./tests/run-integration.sh $(B)
 

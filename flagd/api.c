@@ -12,8 +12,11 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
 
 #include "api.h"
+#include "consensus.h"
 #include "codec.h"
 #include "envelope.h"
 
@@ -28,13 +31,26 @@
 #define API_AUDIT_MAX 5000u
 #define API_WAIT_DEFAULT_MS 5000u
 #define API_WAIT_MAX_MS 60000u
+// A forwarded write waits for the leader's answer this long by default:
+// long enough to ride out one leader election.
+#define API_FORWARD_DEFAULT_MS 10000u
 
-typedef enum { CTX_RECV, CTX_WRITE, CTX_SEND } ctx_state;
+typedef enum {
+	CTX_RECV,
+	CTX_WRITE,
+	CTX_SEND,
+	CTX_FWD_SEND, // a write forwarded to the leader, being sent
+	CTX_FWD_RECV, // waiting for the leader's reply
+} ctx_state;
 
 typedef struct api_ctx {
 	flagd_api *api;
 	nng_ctx    ctx;
 	nng_aio   *aio;
+	nng_aio   *fwd_aio;
+	nng_ctx    fwd_ctx;
+	uint64_t   fwd_leader;
+	nng_duration fwd_budget;
 	ctx_state  state;
 	uint64_t   request_id;
 	bool       open;
@@ -48,6 +64,10 @@ struct flagd_api {
 	api_ctx     *ctxs;
 	size_t       nctx;
 	size_t       ncap;
+	// One REQ socket per peer, dialled on first use, for forwarding.
+	nng_mtx   *fwd_mtx;
+	nng_socket fwd[FLAGD_PEERS_MAX];
+	bool       fwd_open[FLAGD_PEERS_MAX];
 };
 
 // ------------------------------------------------------------- replies
@@ -91,6 +111,8 @@ op_of(const Sluice__V1__Request *req)
 		return (FLAGD_OP_ACK);
 	case SLUICE__V1__REQUEST__OP_CLIENTS:
 		return (FLAGD_OP_CLIENTS);
+	case SLUICE__V1__REQUEST__OP_CLUSTER:
+		return (FLAGD_OP_CLUSTER);
 	case SLUICE__V1__REQUEST__OP__NOT_SET:
 	case _SLUICE__V1__REQUEST__OP__CASE_IS_INT_SIZE:
 		break;
@@ -112,6 +134,9 @@ typedef struct read_scratch {
 	bool                     has_cl;
 	Sluice__V1__AckResult    ack;
 	char                     msg[256];
+	Sluice__V1__ClusterInfo  cluster;
+	Sluice__V1__NodeStatus   nodes[FLAGD_PEERS_MAX];
+	Sluice__V1__NodeStatus  *node_ptrs[FLAGD_PEERS_MAX];
 } read_scratch;
 
 static void
@@ -164,6 +189,65 @@ answer_clients(flagd_node *node, const Sluice__V1__Request *req,
 	return (SLUICE_OK);
 }
 
+// The cluster as this node sees it. Its own row is exact; of the others
+// it knows the leader, and (when it leads) their replication progress.
+static void
+answer_cluster(flagd_node *node, Sluice__V1__Reply *rep, read_scratch *s)
+{
+	const flagd_config    *cfg = flagd_node_config(node);
+	flagd_consensus_status st;
+	uint64_t               now = sl_mono_ms();
+
+	flagd_consensus_status_get(flagd_node_consensus(node), &st);
+	sluice__v1__cluster_info__init(&s->cluster);
+	s->cluster.node_id             = cfg->node_id;
+	s->cluster.leader_id           = st.leader_id;
+	s->cluster.term                = st.term;
+	s->cluster.election_timeout_ms = cfg->election_ms;
+	s->cluster.heartbeat_ms        = cfg->raft_heartbeat_ms;
+	for (size_t i = 0; i < cfg->npeers; i++) {
+		Sluice__V1__NodeStatus *ns = &s->nodes[i];
+		const flagd_peer       *p  = &cfg->peers[i];
+
+		sluice__v1__node_status__init(ns);
+		ns->id           = p->id;
+		ns->raft_address = (char *) (uintptr_t) p->raft;
+		ns->api_url      = (char *) (uintptr_t) p->api;
+		ns->role         = (char *) (uintptr_t) "unknown";
+		if (p->id == cfg->node_id) {
+			ns->self          = true;
+			ns->role          = (char *) (uintptr_t) flagd_role_name(
+                            st.role);
+			ns->term          = st.term;
+			ns->commit_index  = st.commit_index;
+			ns->applied_index = st.applied_index;
+			ns->match_index   = st.last_index;
+			if (st.role != FLAGD_ROLE_LEADER &&
+			    st.contact_mono_ms != 0 && now > st.contact_mono_ms) {
+				ns->last_contact_ms = now - st.contact_mono_ms;
+			}
+		} else if (p->id == st.leader_id) {
+			ns->role = (char *) (uintptr_t) "leader";
+			ns->term = st.term;
+		}
+		if (st.role == FLAGD_ROLE_LEADER && p->id != cfg->node_id) {
+			for (size_t j = 0; j < st.npeers; j++) {
+				if (st.peers[j].id == p->id) {
+					ns->role = (char *) (uintptr_t) (st.peers[j].recent
+					        ? "follower"
+					        : "unreachable");
+					ns->match_index = st.peers[j].match_index;
+				}
+			}
+		}
+		s->node_ptrs[i] = ns;
+	}
+	s->cluster.n_nodes = cfg->npeers;
+	s->cluster.nodes   = s->node_ptrs;
+	rep->result_case   = SLUICE__V1__REPLY__RESULT_CLUSTER;
+	rep->cluster       = &s->cluster;
+}
+
 static int
 answer_read(flagd_node *node, const Sluice__V1__Request *req,
     Sluice__V1__Reply *rep, read_scratch *s, Sluice__V1__RolloutList *list,
@@ -189,6 +273,11 @@ answer_read(flagd_node *node, const Sluice__V1__Request *req,
 			    (unsigned long long) wait);
 			return (SLUICE_ETIMEDOUT);
 		}
+	}
+	if (req->op_case == SLUICE__V1__REQUEST__OP_CLUSTER) {
+		answer_cluster(node, rep, s);
+		rep->revision = flagd_store_revision(flagd_node_store(node));
+		return (SLUICE_OK);
 	}
 	if (req->op_case == SLUICE__V1__REQUEST__OP_INFO) {
 		const flagd_config *cfg = flagd_node_config(node);
@@ -281,6 +370,7 @@ answer_read(flagd_node *node, const Sluice__V1__Request *req,
 	case SLUICE__V1__REQUEST__OP_INFO:
 	case SLUICE__V1__REQUEST__OP_ACK:
 	case SLUICE__V1__REQUEST__OP_CLIENTS:
+	case SLUICE__V1__REQUEST__OP_CLUSTER:
 	case SLUICE__V1__REQUEST__OP__NOT_SET:
 	case _SLUICE__V1__REQUEST__OP__CASE_IS_INT_SIZE:
 		snprintf(s->msg, sizeof(s->msg), "request names no operation");
@@ -292,6 +382,19 @@ answer_read(flagd_node *node, const Sluice__V1__Request *req,
 		snprintf(s->msg, sizeof(s->msg), "%s", sluice_strerror(rv));
 	}
 	return (rv);
+}
+
+// Whether this node leads, and whether its answers are stale (no leader
+// contact for longer than an election timeout).
+static void
+mark_reply(flagd_node *node, Sluice__V1__Reply *rep)
+{
+	flagd_consensus_status st;
+
+	flagd_consensus_status_get(flagd_node_consensus(node), &st);
+	rep->leader = st.role == FLAGD_ROLE_LEADER;
+	rep->stale  = flagd_consensus_stale(
+            &st, flagd_node_config(node)->election_ms, sl_mono_ms());
 }
 
 // Validates the header; SLUICE_OK or an error with msg.
@@ -332,7 +435,7 @@ handle_read(flagd_node *node, const Sluice__V1__Request *req, int code,
 	sluice__v1__error__init(&err);
 	sluice__v1__node_info__init(&info);
 	memset(&s, 0, sizeof(s));
-	rep.leader = true;
+	mark_reply(node, &rep);
 	if (req == NULL) {
 		atomic_fetch_add(&m->bad_input, 1);
 		atomic_fetch_add(&m->requests[FLAGD_OP_INVALID], 1);
@@ -417,7 +520,7 @@ write_done(void *arg, const flagd_result *res)
 
 	sluice__v1__error__init(&err);
 	rep.request_id = c->request_id;
-	rep.leader     = true;
+	mark_reply(c->api->node, &rep);
 	if (res->code == SLUICE_OK) {
 		rep.revision    = res->revision;
 		wr.changed      = res->changed;
@@ -437,6 +540,219 @@ write_done(void *arg, const flagd_result *res)
 	ctx_send(c, buf, len);
 }
 
+// Replies to the client with an error (write path).
+static void
+reply_write_error(api_ctx *c, int code, const char *why)
+{
+	flagd_node       *node = c->api->node;
+	flagd_metrics    *m    = flagd_node_metrics(node);
+	Sluice__V1__Reply rep  = SLUICE__V1__REPLY__INIT;
+	Sluice__V1__Error err;
+	uint8_t          *buf;
+	size_t            len;
+
+	sluice__v1__error__init(&err);
+	flagd_metrics_count_error(m, code);
+	rep.request_id = c->request_id;
+	mark_reply(node, &rep);
+	rep.revision = atomic_load(&m->revision);
+	reply_error(&rep, &err, code, why);
+	if (pack_reply(&rep, &buf, &len) != SLUICE_OK) {
+		sl_log_err("api.pack", "cannot pack a reply");
+		c->state = CTX_RECV;
+		nng_ctx_recv(c->ctx, c->aio);
+		return;
+	}
+	ctx_send(c, buf, len);
+}
+
+static int
+fwd_socket(flagd_api *a, size_t i, nng_socket *sp)
+{
+	const flagd_config *cfg = flagd_node_config(a->node);
+	int                 rv  = 0;
+
+	nng_mtx_lock(a->fwd_mtx);
+	if (!a->fwd_open[i]) {
+		if ((rv = nng_req0_open(&a->fwd[i])) == 0) {
+			// A resent write would come back as a replay: never
+			// resend, let the caller see the failure.
+			(void) nng_socket_set_ms(a->fwd[i],
+			    NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+			(void) nng_socket_set_ms(
+			    a->fwd[i], NNG_OPT_RECONNMINT, 20);
+			(void) nng_socket_set_ms(
+			    a->fwd[i], NNG_OPT_RECONNMAXT, 500);
+			(void) nng_socket_set_size(
+			    a->fwd[i], NNG_OPT_RECVMAXSZ, API_RECV_MAX);
+			if ((rv = nng_dial(a->fwd[i], cfg->peers[i].api, NULL,
+			         NNG_FLAG_NONBLOCK)) != 0) {
+				nng_close(a->fwd[i]);
+			} else {
+				a->fwd_open[i] = true;
+			}
+		}
+	}
+	*sp = a->fwd[i];
+	nng_mtx_unlock(a->fwd_mtx);
+	return (rv);
+}
+
+// Sends the write on to the leader over its API and relays the answer.
+// The request is re-packed with header.forwarded set, so the leader never
+// forwards it again; the signed body travels unchanged.
+static void
+forward_write(api_ctx *c, Sluice__V1__Request *req, uint64_t leader)
+{
+	flagd_api          *a   = c->api;
+	const flagd_config *cfg = flagd_node_config(a->node);
+	nng_socket          sock;
+	nng_msg            *msg;
+	uint8_t            *buf;
+	size_t              len;
+	size_t              i;
+	char                why[300];
+	nng_duration        budget = API_FORWARD_DEFAULT_MS;
+
+	for (i = 0; i < cfg->npeers && cfg->peers[i].id != leader; i++) {
+	}
+	if (i == cfg->npeers) {
+		snprintf(why, sizeof(why), "leader %llu is not in --peers",
+		    (unsigned long long) leader);
+		reply_write_error(c, SLUICE_EUNAVAIL, why);
+		return;
+	}
+	if (req->header->deadline_ms > 0 &&
+	    req->header->deadline_ms < API_WAIT_MAX_MS) {
+		budget = (nng_duration) req->header->deadline_ms;
+	}
+	req->header->forwarded = true;
+	if (sl_pack(&req->base, &buf, &len) != SLUICE_OK ||
+	    fwd_socket(a, i, &sock) != 0 ||
+	    nng_ctx_open(&c->fwd_ctx, sock) != 0) {
+		snprintf(why, sizeof(why),
+		    "cannot forward the write to leader %llu at %s",
+		    (unsigned long long) leader, cfg->peers[i].api);
+		reply_write_error(c, SLUICE_EUNAVAIL, why);
+		return;
+	}
+	if (nng_msg_alloc(&msg, len) != 0) {
+		free(buf);
+		nng_ctx_close(c->fwd_ctx);
+		reply_write_error(c, SLUICE_ENOMEM, "out of memory");
+		return;
+	}
+	memcpy(nng_msg_body(msg), buf, len);
+	free(buf);
+	atomic_fetch_add(&flagd_node_metrics(a->node)->writes_forwarded, 1);
+	c->fwd_leader = leader;
+	c->fwd_budget = budget;
+	c->state      = CTX_FWD_SEND;
+	nng_aio_set_msg(c->fwd_aio, msg);
+	// A dead leader is replaced within about two election timeouts:
+	// waiting longer to reach it helps nobody.
+	nng_aio_set_timeout(
+	    c->fwd_aio, (nng_duration) (2 * cfg->election_ms + 100));
+	nng_ctx_send(c->fwd_ctx, c->fwd_aio);
+}
+
+static void
+fwd_cb(void *arg)
+{
+	api_ctx            *c   = arg;
+	const flagd_config *cfg = flagd_node_config(c->api->node);
+	const char         *url = "?";
+	char                why[300];
+	int                 rv  = nng_aio_result(c->fwd_aio);
+
+	for (size_t i = 0; i < cfg->npeers; i++) {
+		if (cfg->peers[i].id == c->fwd_leader) {
+			url = cfg->peers[i].api;
+		}
+	}
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+		if (c->state == CTX_FWD_SEND) {
+			nng_msg_free(nng_aio_get_msg(c->fwd_aio));
+		}
+		return; // shutting down
+	}
+	switch (c->state) {
+	case CTX_FWD_SEND:
+		if (rv != 0) {
+			nng_msg_free(nng_aio_get_msg(c->fwd_aio));
+			nng_ctx_close(c->fwd_ctx);
+			snprintf(why, sizeof(why),
+			    "cannot reach leader %llu at %s to forward the "
+			    "write: %s; nothing was written",
+			    (unsigned long long) c->fwd_leader, url,
+			    nng_strerror(rv));
+			reply_write_error(c, SLUICE_EUNAVAIL, why);
+			return;
+		}
+		c->state = CTX_FWD_RECV;
+		nng_aio_set_timeout(c->fwd_aio, c->fwd_budget);
+		nng_ctx_recv(c->fwd_ctx, c->fwd_aio);
+		return;
+	case CTX_FWD_RECV:
+		nng_ctx_close(c->fwd_ctx);
+		if (rv != 0) {
+			snprintf(why, sizeof(why),
+			    "leader %llu at %s did not answer the forwarded "
+			    "write (%s); it may or may not have been committed",
+			    (unsigned long long) c->fwd_leader, url,
+			    nng_strerror(rv));
+			reply_write_error(c, rv == NNG_ETIMEDOUT
+			        ? SLUICE_ETIMEDOUT
+			        : SLUICE_EUNAVAIL,
+			    why);
+			return;
+		}
+		// The leader's reply goes back as it came.
+		nng_aio_set_msg(c->aio, nng_aio_get_msg(c->fwd_aio));
+		c->state = CTX_SEND;
+		nng_ctx_send(c->ctx, c->aio);
+		return;
+	case CTX_RECV:
+	case CTX_WRITE:
+	case CTX_SEND:
+		break;
+	}
+}
+
+// A write reached a node that does not lead: forward it to the leader,
+// or say why it cannot be written now.
+static void
+route_write(api_ctx *c, Sluice__V1__Request *req)
+{
+	flagd_node            *node = c->api->node;
+	const flagd_config    *cfg  = flagd_node_config(node);
+	flagd_consensus_status st;
+	char                   why[300];
+
+	flagd_consensus_status_get(flagd_node_consensus(node), &st);
+	if (req->header->forwarded) {
+		snprintf(why, sizeof(why),
+		    "node %llu received a forwarded write but is not the "
+		    "leader (leadership is moving); retry",
+		    (unsigned long long) cfg->node_id);
+		reply_write_error(c, SLUICE_ENOTLEADER, why);
+		return;
+	}
+	if (st.leader_id == 0 || st.leader_id == cfg->node_id ||
+	    flagd_consensus_stale(&st, cfg->election_ms, sl_mono_ms())) {
+		snprintf(why, sizeof(why),
+		    "no leader: node %llu (%s, term %llu) has no contact "
+		    "with a leader, so the cluster cannot commit writes now "
+		    "(is a majority of the %zu voters up and reachable?)",
+		    (unsigned long long) cfg->node_id,
+		    flagd_role_name(st.role), (unsigned long long) st.term,
+		    cfg->npeers);
+		reply_write_error(c, SLUICE_EUNAVAIL, why);
+		return;
+	}
+	forward_write(c, req, st.leader_id);
+}
+
 static void
 handle_request(api_ctx *c, nng_msg *msg)
 {
@@ -449,43 +765,40 @@ handle_request(api_ctx *c, nng_msg *msg)
 
 	rv = sl_request_decode(nng_msg_body(msg), nng_msg_len(msg), &req);
 	if (rv == SLUICE_OK && req->op_case == SLUICE__V1__REQUEST__OP_WRITE) {
-		Sluice__V1__Reply rep = SLUICE__V1__REPLY__INIT;
-		Sluice__V1__Error err;
-		char              why[256];
-
-		sluice__v1__error__init(&err);
+		flagd_consensus_status st;
+		char                   why[256];
 
 		atomic_fetch_add(&m->requests[FLAGD_OP_WRITE], 1);
-		c->request_id =
-		    req->header != NULL ? req->header->request_id : 0;
-		why[0] = '\0';
-		if ((rv = check_header(req, why, sizeof(why))) == SLUICE_OK) {
-			// The reply may be sent from the writer thread before
-			// flagd_node_write returns: set the state first and do
-			// not touch c after a successful hand-off.
-			c->state = CTX_WRITE;
-			rv       = flagd_node_write(
-			          node, req->write, write_done, c, why, sizeof(why));
-			if (rv == SLUICE_OK) {
-				sluice__v1__request__free_unpacked(req, NULL);
-				return;
-			}
-		} else {
+		c->request_id = req->header != NULL ? req->header->request_id
+		                                    : 0;
+		why[0]        = '\0';
+		if ((rv = check_header(req, why, sizeof(why))) != SLUICE_OK) {
 			atomic_fetch_add(&m->bad_input, 1);
-		}
-		flagd_metrics_count_error(m, rv);
-		rep.request_id = c->request_id;
-		rep.leader     = true;
-		rep.revision   = atomic_load(&m->revision);
-		reply_error(&rep, &err, rv, why);
-		rv = pack_reply(&rep, &buf, &len);
-		sluice__v1__request__free_unpacked(req, NULL);
-	} else {
-		rv = handle_read(
-		    node, rv == SLUICE_OK ? req : NULL, rv, &buf, &len);
-		if (req != NULL) {
 			sluice__v1__request__free_unpacked(req, NULL);
+			reply_write_error(c, rv, why);
+			return;
 		}
+		flagd_consensus_status_get(flagd_node_consensus(node), &st);
+		if (st.role != FLAGD_ROLE_LEADER) {
+			route_write(c, req);
+			sluice__v1__request__free_unpacked(req, NULL);
+			return;
+		}
+		// The reply may be sent from the loop thread before
+		// flagd_node_write returns: set the state first and do not
+		// touch c after a successful hand-off.
+		c->state = CTX_WRITE;
+		rv       = flagd_node_write(
+                    node, req->write, write_done, c, why, sizeof(why));
+		sluice__v1__request__free_unpacked(req, NULL);
+		if (rv != SLUICE_OK) {
+			reply_write_error(c, rv, why);
+		}
+		return;
+	}
+	rv = handle_read(node, rv == SLUICE_OK ? req : NULL, rv, &buf, &len);
+	if (req != NULL) {
+		sluice__v1__request__free_unpacked(req, NULL);
 	}
 	if (rv != SLUICE_OK) {
 		sl_log_err("api.pack", "cannot pack a reply");
@@ -527,7 +840,10 @@ ctx_cb(void *arg)
 		nng_ctx_recv(c->ctx, c->aio);
 		return;
 	case CTX_WRITE:
-		// No aio is pending while a write is with the writer.
+	case CTX_FWD_SEND:
+	case CTX_FWD_RECV:
+		// No aio of c->ctx is pending while a write is with the
+		// loop or the leader.
 		return;
 	}
 }
@@ -548,6 +864,10 @@ flagd_api_open(
 		return (SLUICE_ENOMEM);
 	}
 	a->ncap = ncontexts;
+	if (nng_mtx_alloc(&a->fwd_mtx) != 0) {
+		rv = SLUICE_ENOMEM;
+		goto fail;
+	}
 	if ((rv = nng_rep0_open(&a->sock)) != 0) {
 		sl_log_err("api.open", "cannot open REP socket: %s",
 		    nng_strerror(rv));
@@ -560,6 +880,7 @@ flagd_api_open(
 		api_ctx *c = &a->ctxs[i];
 		c->api     = a;
 		if (nng_aio_alloc(&c->aio, ctx_cb, c) != 0 ||
+		    nng_aio_alloc(&c->fwd_aio, fwd_cb, c) != 0 ||
 		    nng_ctx_open(&c->ctx, a->sock) != 0) {
 			rv = SLUICE_ENOMEM;
 			goto fail;
@@ -604,6 +925,14 @@ flagd_api_close(flagd_api *a)
 		if (a->ctxs[i].aio != NULL) {
 			nng_aio_stop(a->ctxs[i].aio);
 		}
+		if (a->ctxs[i].fwd_aio != NULL) {
+			nng_aio_stop(a->ctxs[i].fwd_aio);
+		}
+	}
+	for (size_t i = 0; i < FLAGD_PEERS_MAX; i++) {
+		if (a->fwd_open[i]) {
+			nng_close(a->fwd[i]);
+		}
 	}
 	for (size_t i = 0; a->ctxs != NULL && i < a->ncap; i++) {
 		if (a->ctxs[i].open) {
@@ -617,6 +946,12 @@ flagd_api_close(flagd_api *a)
 		if (a->ctxs[i].aio != NULL) {
 			nng_aio_free(a->ctxs[i].aio);
 		}
+		if (a->ctxs[i].fwd_aio != NULL) {
+			nng_aio_free(a->ctxs[i].fwd_aio);
+		}
+	}
+	if (a->fwd_mtx != NULL) {
+		nng_mtx_free(a->fwd_mtx);
 	}
 	free(a->ctxs);
 	free(a);

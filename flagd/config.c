@@ -72,6 +72,26 @@ static const conf_item items[] = {
 	    "on power loss)" },
 	{ "log-level", CT_STR, 0, 0, "notice", true, F(log_level),
 	    "err|warn|notice|info|debug" },
+	{ "raft", CT_STR, 0, 0, "0.0.0.0:7402", false, F(raft_listen),
+	    "consensus listen address IPV4:PORT (libraft TCP transport)" },
+	{ "peers", CT_STR, 0, 0, "", false, F(peers_spec),
+	    "static voters ID=HOST:RAFTPORT@APIURL,... including this node; "
+	    "HOST may be a host name, resolved on each connect "
+	    "(default: a cluster of one at --raft and --api)" },
+	{ "election-ms", CT_U64, 50, 60000, "500", false, F(election_ms),
+	    "raft election timeout (randomised to 1-2x); a leader is "
+	    "replaced within about 2x this" },
+	{ "raft-heartbeat-ms", CT_U64, 10, 10000, "50", false,
+	    F(raft_heartbeat_ms),
+	    "raft leader heartbeat; keep well below --election-ms" },
+	{ "snapshot-threshold", CT_U64, 2, 100000000, "1024", false,
+	    F(snapshot_threshold),
+	    "log entries between store snapshots (log compaction)" },
+	{ "snapshot-trailing", CT_U64, 0, 100000000, "128", false,
+	    F(snapshot_trailing),
+	    "log entries kept after a snapshot, for lagging followers" },
+	{ "segment-kb", CT_U64, 64, 1048576, "8192", false, F(segment_kb),
+	    "raft log segment size (each node preallocates a few)" },
 };
 
 #define NITEMS (sizeof(items) / sizeof(items[0]))
@@ -222,6 +242,173 @@ flagd_config_print(const flagd_config *c, FILE *f)
 	}
 }
 
+const flagd_peer *
+flagd_config_peer(const flagd_config *c, uint64_t id)
+{
+	for (size_t i = 0; i < c->npeers; i++) {
+		if (c->peers[i].id == id) {
+			return (&c->peers[i]);
+		}
+	}
+	return (NULL);
+}
+
+static int
+peer_parse_one(const char *s, size_t len, flagd_peer *p, char *err,
+    size_t errlen)
+{
+	char        item[600];
+	char       *eq;
+	char       *at;
+	char       *colon;
+	char       *end;
+	unsigned long long id;
+	unsigned long      port;
+
+	if (len == 0 || len >= sizeof(item)) {
+		snprintf(err, errlen, "peer entry %s", len == 0 ? "is empty"
+		                                                 : "is too long");
+		return (SLUICE_EINVAL);
+	}
+	memcpy(item, s, len);
+	item[len] = '\0';
+	if ((eq = strchr(item, '=')) == NULL ||
+	    (at = strchr(eq, '@')) == NULL) {
+		snprintf(err, errlen, "\"%s\" is not ID=HOST:PORT@APIURL", item);
+		return (SLUICE_EINVAL);
+	}
+	*eq   = '\0';
+	*at   = '\0';
+	errno = 0;
+	id    = strtoull(item, &end, 10);
+	if (errno != 0 || end == item || *end != '\0' || item[0] == '-' ||
+	    id == 0) {
+		snprintf(err, errlen, "peer id \"%s\" is not a positive number",
+		    item);
+		return (SLUICE_EINVAL);
+	}
+	colon = strrchr(eq + 1, ':');
+	if (colon == NULL || colon == eq + 1) {
+		snprintf(err, errlen, "peer %llu: \"%s\" is not HOST:PORT", id,
+		    eq + 1);
+		return (SLUICE_EINVAL);
+	}
+	errno = 0;
+	port  = strtoul(colon + 1, &end, 10);
+	if (errno != 0 || end == colon + 1 || *end != '\0' || port == 0 ||
+	    port > 65535) {
+		snprintf(err, errlen, "peer %llu: bad port in \"%s\"", id,
+		    eq + 1);
+		return (SLUICE_EINVAL);
+	}
+	if (at[1] == '\0' || strlen(eq + 1) >= sizeof(p->raft) ||
+	    strlen(at + 1) >= sizeof(p->api)) {
+		snprintf(err, errlen, "peer %llu: API URL missing or too long",
+		    id);
+		return (SLUICE_EINVAL);
+	}
+	p->id = (uint64_t) id;
+	snprintf(p->raft, sizeof(p->raft), "%s", eq + 1);
+	snprintf(p->api, sizeof(p->api), "%s", at + 1);
+	return (SLUICE_OK);
+}
+
+int
+flagd_peers_parse(const char *spec, flagd_peer *peers, size_t max,
+    size_t *np, char *err, size_t errlen)
+{
+	size_t      n = 0;
+	const char *p = spec;
+	int         rv;
+
+	while (p != NULL && *p != '\0') {
+		const char *comma = strchr(p, ',');
+		size_t      len   = comma != NULL ? (size_t) (comma - p)
+		                                  : strlen(p);
+		if (n == max) {
+			snprintf(err, errlen, "more than %zu peers", max);
+			return (SLUICE_EINVAL);
+		}
+		if ((rv = peer_parse_one(p, len, &peers[n], err, errlen)) !=
+		    SLUICE_OK) {
+			return (rv);
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (peers[i].id == peers[n].id) {
+				snprintf(err, errlen, "peer id %llu is listed "
+				    "twice", (unsigned long long) peers[n].id);
+				return (SLUICE_EINVAL);
+			}
+			if (strcmp(peers[i].raft, peers[n].raft) == 0) {
+				snprintf(err, errlen, "peers %llu and %llu have "
+				    "the same address %s",
+				    (unsigned long long) peers[i].id,
+				    (unsigned long long) peers[n].id,
+				    peers[n].raft);
+				return (SLUICE_EINVAL);
+			}
+		}
+		n++;
+		p = comma != NULL ? comma + 1 : NULL;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "no peers given");
+		return (SLUICE_EINVAL);
+	}
+	*np = n;
+	return (SLUICE_OK);
+}
+
+// Replaces "0.0.0.0" in src by "127.0.0.1": the address others dial.
+static void
+dialable(char *buf, size_t len, const char *src)
+{
+	const char *any = strstr(src, "0.0.0.0");
+
+	if (any != NULL) {
+		snprintf(buf, len, "%.*s127.0.0.1%s", (int) (any - src), src,
+		    any + 7);
+	} else {
+		snprintf(buf, len, "%s", src);
+	}
+}
+
+// Fills c->peers from --peers, or makes a cluster of one from --raft and
+// --api. 0, or -1 after a message on stderr.
+static int
+config_peers(flagd_config *c)
+{
+	char err[256];
+
+	if (c->raft_heartbeat_ms * 2 > c->election_ms) {
+		fprintf(stderr,
+		    "flagd: --raft-heartbeat-ms (%llu) must be at most half "
+		    "of --election-ms (%llu)\n",
+		    (unsigned long long) c->raft_heartbeat_ms,
+		    (unsigned long long) c->election_ms);
+		return (-1);
+	}
+	if (c->peers_spec[0] == '\0') {
+		c->npeers      = 1;
+		c->peers[0].id = c->node_id;
+		dialable(c->peers[0].raft, sizeof(c->peers[0].raft),
+		    c->raft_listen);
+		dialable(c->peers[0].api, sizeof(c->peers[0].api), c->api_url);
+		return (0);
+	}
+	if (flagd_peers_parse(c->peers_spec, c->peers, FLAGD_PEERS_MAX,
+	        &c->npeers, err, sizeof(err)) != SLUICE_OK) {
+		fprintf(stderr, "flagd: --peers: %s\n", err);
+		return (-1);
+	}
+	if (flagd_config_peer(c, c->node_id) == NULL) {
+		fprintf(stderr, "flagd: --peers does not list this node (--id "
+		    "%llu)\n", (unsigned long long) c->node_id);
+		return (-1);
+	}
+	return (0);
+}
+
 int
 flagd_config_parse(flagd_config *c, int argc, char **argv)
 {
@@ -293,6 +480,9 @@ flagd_config_parse(flagd_config *c, int argc, char **argv)
 	if (sl_log_parse_level(c->log_level, &lvl) != SLUICE_OK) {
 		fprintf(stderr, "flagd: --log-level: unknown level \"%s\"\n",
 		    c->log_level);
+		return (FLAGD_CONFIG_USAGE);
+	}
+	if (config_peers(c) != 0) {
 		return (FLAGD_CONFIG_USAGE);
 	}
 	if (print) {

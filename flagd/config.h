@@ -12,6 +12,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* One voter of the static membership (--peers). */
+typedef struct flagd_peer {
+	uint64_t id;
+	char     raft[256]; /* HOST:PORT the consensus transport dials */
+	char     api[256];  /* nng URL of its API (forwarded writes) */
+} flagd_peer;
+
+#define FLAGD_PEERS_MAX 9u
+
 typedef struct flagd_config {
 	char    *data_dir;
 	char    *api_url;
@@ -30,7 +39,29 @@ typedef struct flagd_config {
 	uint64_t max_clients;   /* registry size; LRU eviction beyond */
 	bool     nosync;
 	char    *log_level;
+	/* Consensus. */
+	char    *raft_listen;    /* --raft: address the transport binds */
+	char    *peers_spec;     /* --peers as given; "" = cluster of one */
+	uint64_t election_ms;
+	uint64_t raft_heartbeat_ms;
+	uint64_t snapshot_threshold;
+	uint64_t snapshot_trailing;
+	uint64_t segment_kb;
+	/* Derived by flagd_config_parse from --peers (or --raft and --api). */
+	flagd_peer peers[FLAGD_PEERS_MAX];
+	size_t     npeers;
 } flagd_config;
+
+/*
+ * Parses "ID=HOST:PORT@APIURL,ID=..." into peers (at most max). Ids must
+ * be distinct and non-zero, HOST:PORT must have a port, APIURL must be
+ * non-empty. SLUICE_OK, or SLUICE_EINVAL with a reason in err.
+ */
+int flagd_peers_parse(const char *spec, flagd_peer *peers, size_t max,
+    size_t *np, char *err, size_t errlen);
+
+/* The peer with id, or NULL. */
+const flagd_peer *flagd_config_peer(const flagd_config *c, uint64_t id);
 
 /* Outcome of flagd_config_parse. */
 enum {

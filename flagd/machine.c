@@ -939,6 +939,13 @@ flagd_machine_apply(flagd_store *s, const flagd_machine_opts *o,
 	if ((rv = finish(&m, act)) != SLUICE_OK) {
 		goto out;
 	}
+	// The consensus index goes in the same transaction as the effects,
+	// so LMDB and the raft log never disagree about what was applied.
+	if (o != NULL && o->log_index != 0 &&
+	    (rv = flagd_txn_set_applied(m.t, o->log_index)) != SLUICE_OK) {
+		rv = store_fail(&m, rv, "writing applied index");
+		goto out;
+	}
 	rv  = flagd_txn_commit(m.t);
 	m.t = NULL;
 	if (rv != SLUICE_OK) {
@@ -980,6 +987,13 @@ out:
 int
 flagd_machine_bootstrap_keys(flagd_store *s, const Sluice__V1__Key *keys,
     size_t n, uint64_t now_ms, flagd_result *res)
+{
+	return (flagd_machine_bootstrap_keys_at(s, keys, n, now_ms, 0, res));
+}
+
+int
+flagd_machine_bootstrap_keys_at(flagd_store *s, const Sluice__V1__Key *keys,
+    size_t n, uint64_t now_ms, uint64_t log_index, flagd_result *res)
 {
 	Sluice__V1__AuditEntry e;
 	Sluice__V1__Key      **have;
@@ -1049,6 +1063,11 @@ flagd_machine_bootstrap_keys(flagd_store *s, const Sluice__V1__Key *keys,
 	e.reason   = (char *) (uintptr_t) "authorized keys";
 	if ((rv = flagd_txn_audit_append(m.t, &e)) != SLUICE_OK) {
 		rv = store_fail(&m, rv, "appending audit entry");
+		goto out;
+	}
+	if (log_index != 0 &&
+	    (rv = flagd_txn_set_applied(m.t, log_index)) != SLUICE_OK) {
+		rv = store_fail(&m, rv, "writing applied index");
 		goto out;
 	}
 	if ((rv = sl_message_copy(&e.base, &copy)) != SLUICE_OK) {

@@ -30,6 +30,12 @@ void flagd_result_fini(flagd_result *res);
 
 typedef struct flagd_machine_opts {
 	uint64_t nonce_ttl_ms; /* how long nonces are remembered: 2 x skew */
+	/*
+	 * Consensus log index of the entry being applied, stored (meta
+	 * "applied") in the same transaction as the command's effects;
+	 * 0 = none. Refused and no-op commands write nothing, index included.
+	 */
+	uint64_t log_index;
 } flagd_machine_opts;
 
 /*
@@ -55,5 +61,13 @@ int flagd_machine_apply(flagd_store *s, const flagd_machine_opts *o,
  */
 int flagd_machine_bootstrap_keys(flagd_store *s, const Sluice__V1__Key *keys,
     size_t n, uint64_t now_ms, flagd_result *res);
+
+/*
+ * As flagd_machine_bootstrap_keys, and stores log_index (when not 0) as the
+ * applied consensus index in the same transaction.
+ */
+int flagd_machine_bootstrap_keys_at(flagd_store *s,
+    const Sluice__V1__Key *keys, size_t n, uint64_t now_ms,
+    uint64_t log_index, flagd_result *res);
 
 #endif /* FLAGD_MACHINE_H */

@@ -17,6 +17,7 @@ static const char *op_names[FLAGD_OP_COUNT_] = {
 	[FLAGD_OP_INFO]     = "info",
 	[FLAGD_OP_ACK]      = "ack",
 	[FLAGD_OP_CLIENTS]  = "clients",
+	[FLAGD_OP_CLUSTER]  = "cluster",
 	[FLAGD_OP_INVALID]  = "invalid",
 };
 
@@ -102,4 +103,19 @@ flagd_metrics_render(const flagd_metrics *m, FILE *f)
 	    (unsigned long long) atomic_load(&m->acks_unverified),
 	    (unsigned long long) atomic_load(&m->clients_evicted),
 	    (unsigned long long) atomic_load(&m->clients_live));
+	fprintf(f,
+	    "# HELP sluice_flagd_writes_forwarded_total Writes this node "
+	    "forwarded to the leader.\n"
+	    "# TYPE sluice_flagd_writes_forwarded_total counter\n"
+	    "sluice_flagd_writes_forwarded_total %llu\n"
+	    "# TYPE sluice_flagd_raft_entries_applied_total counter\n"
+	    "sluice_flagd_raft_entries_applied_total %llu\n"
+	    "# TYPE sluice_flagd_raft_snapshots_taken_total counter\n"
+	    "sluice_flagd_raft_snapshots_taken_total %llu\n"
+	    "# TYPE sluice_flagd_raft_snapshots_restored_total counter\n"
+	    "sluice_flagd_raft_snapshots_restored_total %llu\n",
+	    (unsigned long long) atomic_load(&m->writes_forwarded),
+	    (unsigned long long) atomic_load(&m->entries_applied),
+	    (unsigned long long) atomic_load(&m->snapshots_taken),
+	    (unsigned long long) atomic_load(&m->snapshots_restored));
 }

@@ -21,6 +21,7 @@ typedef enum flagd_op {
 	FLAGD_OP_INFO,
 	FLAGD_OP_ACK,
 	FLAGD_OP_CLIENTS,
+	FLAGD_OP_CLUSTER,
 	FLAGD_OP_INVALID,
 	FLAGD_OP_COUNT_,
 } flagd_op;
@@ -41,6 +42,10 @@ typedef struct flagd_metrics {
 	_Atomic uint64_t acks_unverified; /* of which unsigned */
 	_Atomic uint64_t clients_evicted; /* registry full: LRU evictions */
 	_Atomic uint64_t clients_live;    /* gauge, as of the last ack/list */
+	_Atomic uint64_t writes_forwarded; /* sent on to the leader */
+	_Atomic uint64_t entries_applied;  /* raft entries applied here */
+	_Atomic uint64_t snapshots_taken;
+	_Atomic uint64_t snapshots_restored;
 	_Atomic int      ready;
 } flagd_metrics;
 

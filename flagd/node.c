@@ -19,14 +19,15 @@
 #include "envelope.h"
 #include "keys.h"
 #include "node.h"
+#include "consensus.h"
 #include "publish.h"
+#include "codec.h"
 
 typedef struct write_job {
-	Sluice__V1__Command *cmd;
-	char                 actor[SL_KEY_ID_MAX];
-	flagd_write_cb       cb;
-	void                *arg;
-	struct write_job    *next;
+	flagd_node    *node;
+	flagd_write_cb cb;
+	void          *arg;
+	uint64_t       t0;
 } write_job;
 
 struct flagd_node {
@@ -34,22 +35,21 @@ struct flagd_node {
 	flagd_store        *store;
 	flagd_publish      *pub;
 	flagd_clients      *clients; // acks; in memory, not replicated
+	flagd_consensus    *cons;
 	flagd_machine_opts  mopts;
 	flagd_metrics       metrics;
 	char                publish_url[256];
 	uint64_t            started_ms;
 
 	pthread_mutex_t mtx;
-	pthread_cond_t  work_cv; // a job was queued, or stopping
-	pthread_cond_t  done_cv; // a job finished: revision or queue moved
-	write_job      *head;
-	write_job      *tail;
-	size_t          busy; // queued + being applied
+	pthread_cond_t  done_cv; // an entry was applied or a write finished
+	size_t          busy;    // writes proposed, not yet answered
 	bool            draining;
-	bool            stopping;
-	pthread_t       writer;
-	bool            writer_started;
 	uint64_t        applied; // revision applied, under mtx
+
+	// Loop thread only (consensus callbacks).
+	uint64_t log_applied;   // raft index the store reflects
+	bool     bootstrapping; // a key bootstrap entry is in flight
 };
 
 flagd_store *
@@ -88,70 +88,357 @@ flagd_node_clients(flagd_node *n)
 	return (n->clients);
 }
 
-static void
-apply_job(flagd_node *n, write_job *j)
+flagd_consensus *
+flagd_node_consensus(flagd_node *n)
 {
-	flagd_result res;
-	uint64_t     t0 = sl_mono_ns();
+	return (n->cons);
+}
 
-	flagd_result_init(&res);
-	// The time stamped here is the one the machine uses for stage_since,
-	// settling and the audit entry; with consensus it travels in the log.
-	(void) flagd_machine_apply(
-	    n->store, &n->mopts, j->actor, j->cmd, sl_now_ms(), &res);
-	if (res.code == SLUICE_OK && res.changed) {
-		flagd_publish_change(
-		    n->pub, res.revision, res.rollout, res.audit);
-		atomic_fetch_add(&n->metrics.writes_committed, 1);
-		atomic_fetch_add(&n->metrics.write_ns_sum, sl_mono_ns() - t0);
-		atomic_store(&n->metrics.revision, res.revision);
-	} else if (res.code == SLUICE_OK) {
-		atomic_fetch_add(&n->metrics.writes_noop, 1);
-	} else {
-		flagd_metrics_count_error(&n->metrics, res.code);
-		sl_log_info("write.refused", "%s by %s: %s",
-		    sl_action_name(sl_command_action(j->cmd)), j->actor,
-		    res.msg);
+// ------------------------------------------------------------ the FSM
+
+static flagd_result *
+result_alloc(int code, const char *msg)
+{
+	flagd_result *res = sl_xcalloc(1, sizeof(*res));
+
+	flagd_result_init(res);
+	res->code = code;
+	snprintf(res->msg, sizeof(res->msg), "%s", msg);
+	return (res);
+}
+
+static void
+result_free(flagd_result *res)
+{
+	if (res != NULL) {
+		flagd_result_fini(res);
+		free(res);
 	}
-	j->cb(j->arg, &res);
+}
+
+// Codes that say the store could not be written, as opposed to a
+// command refused by the rules (which every node refuses alike).
+static bool
+store_failure(int code)
+{
+	return (code == SLUICE_EIO || code == SLUICE_EFULL ||
+	    code == SLUICE_ECORRUPT || code == SLUICE_ENOMEM ||
+	    code == SLUICE_EINTERNAL);
+}
+
+static void
+revision_applied(flagd_node *n, uint64_t rev)
+{
+	pthread_mutex_lock(&n->mtx);
+	if (rev > n->applied) {
+		n->applied = rev;
+	}
+	pthread_cond_broadcast(&n->done_cv);
+	pthread_mutex_unlock(&n->mtx);
+	atomic_store(&n->metrics.revision, rev);
+}
+
+static int
+apply_bootstrap(flagd_node *n, const Sluice__V1__LogEntry *e,
+    const flagd_machine_opts *o, flagd_result *res)
+{
+	Sluice__V1__KeyBootstrap *kb = e->bootstrap;
+	Sluice__V1__Key          *keys;
+	int                       rv;
+
+	keys = sl_xcalloc(kb->n_keys > 0 ? kb->n_keys : 1, sizeof(*keys));
+	for (size_t i = 0; i < kb->n_keys; i++) {
+		keys[i] = *kb->keys[i];
+	}
+	rv = flagd_machine_bootstrap_keys_at(
+	    n->store, keys, kb->n_keys, e->time_ms, o->log_index, res);
+	free(keys);
+	if (rv == SLUICE_OK && res->changed) {
+		sl_log_notice("keys.bootstrap",
+		    "seeded %zu keys at revision %llu", kb->n_keys,
+		    (unsigned long long) res->revision);
+	}
+	return (rv);
+}
+
+// Loop thread: one committed entry, in log order.
+static int
+fsm_apply(void *arg, uint64_t index, const void *buf, size_t len,
+    void **resultp)
+{
+	flagd_node           *n = arg;
+	Sluice__V1__LogEntry *e = NULL;
+	Sluice__V1__Command  *cmd = NULL;
+	flagd_machine_opts    o   = n->mopts;
+	flagd_result         *res;
+
+	*resultp = NULL;
+	sl_log_debug("raft.entry", "entry %llu (%zu bytes), store at %llu",
+	    (unsigned long long) index, len,
+	    (unsigned long long) n->log_applied);
+	// The store already holds this entry's effects (replay after a
+	// restart, or a snapshot newer than the log): applying it twice
+	// would double-apply.
+	if (index <= n->log_applied) {
+		return (SLUICE_OK);
+	}
+	res         = result_alloc(SLUICE_OK, "");
+	o.log_index = index;
+	if (sl_unpack(&sluice__v1__log_entry__descriptor, buf, len,
+	        SL_MAX_REQUEST_BYTES * 4u, (ProtobufCMessage **) &e) !=
+	    SLUICE_OK) {
+		// Only flagd writes entries; one that does not decode is
+		// refused alike on every node.
+		res->code = SLUICE_EPROTO;
+		snprintf(res->msg, sizeof(res->msg), "log entry %llu is damaged",
+		    (unsigned long long) index);
+	} else if (e->op_case == SLUICE__V1__LOG_ENTRY__OP_BOOTSTRAP &&
+	    e->bootstrap != NULL) {
+		(void) apply_bootstrap(n, e, &o, res);
+	} else if (e->op_case == SLUICE__V1__LOG_ENTRY__OP_COMMAND &&
+	    e->actor != NULL &&
+	    sl_unpack(&sluice__v1__command__descriptor, e->command.data,
+	        e->command.len, SL_MAX_COMMAND_BYTES,
+	        (ProtobufCMessage **) &cmd) == SLUICE_OK) {
+		(void) flagd_machine_apply(
+		    n->store, &o, e->actor, cmd, e->time_ms, res);
+		if (res->code != SLUICE_OK) {
+			sl_log_info("write.refused", "%s by %s: %s",
+			    sl_action_name(sl_command_action(cmd)), e->actor,
+			    res->msg);
+		}
+	} else {
+		res->code = SLUICE_EPROTO;
+		snprintf(res->msg, sizeof(res->msg),
+		    "log entry %llu holds no command",
+		    (unsigned long long) index);
+	}
+	if (cmd != NULL) {
+		sluice__v1__command__free_unpacked(cmd, NULL);
+	}
+	if (e != NULL) {
+		sluice__v1__log_entry__free_unpacked(e, NULL);
+	}
+	if (store_failure(res->code)) {
+		int rv = res->code;
+		sl_log_err("raft.apply", "entry %llu: %s",
+		    (unsigned long long) index, res->msg);
+		result_free(res);
+		return (rv);
+	}
+	n->log_applied = index;
+	atomic_fetch_add(&n->metrics.entries_applied, 1);
+	if (res->code == SLUICE_OK && res->changed) {
+		flagd_publish_change(
+		    n->pub, res->revision, res->rollout, res->audit);
+		atomic_fetch_add(&n->metrics.writes_committed, 1);
+		revision_applied(n, res->revision);
+	} else if (res->code == SLUICE_OK) {
+		atomic_fetch_add(&n->metrics.writes_noop, 1);
+	}
+	*resultp = res;
+	return (SLUICE_OK);
+}
+
+static void
+fsm_free_result(void *arg, void *result)
+{
+	(void) arg;
+	result_free(result);
+}
+
+static int
+fsm_snapshot(void *arg, uint8_t **bufp, size_t *lenp)
+{
+	flagd_node                *n = arg;
+	flagd_txn                 *t;
+	Sluice__V1__StoreSnapshot *snap;
+	uint8_t                   *buf;
+	size_t                     len;
+	int                        rv;
+
+	if ((rv = flagd_store_begin(n->store, false, &t)) != SLUICE_OK) {
+		return (rv);
+	}
+	rv = flagd_txn_snapshot(t, &snap);
+	flagd_txn_abort(t);
+	if (rv != SLUICE_OK) {
+		return (rv);
+	}
+	len = sluice__v1__store_snapshot__get_packed_size(snap);
+	buf = sl_xmalloc(len > 0 ? len : 1);
+	(void) sluice__v1__store_snapshot__pack(snap, buf);
+	flagd_store_snapshot_free(snap);
+	atomic_fetch_add(&n->metrics.snapshots_taken, 1);
+	*bufp = buf;
+	*lenp = len;
+	return (SLUICE_OK);
+}
+
+static int
+fsm_restore(void *arg, const void *buf, size_t len)
+{
+	flagd_node                *n = arg;
+	Sluice__V1__StoreSnapshot *snap;
+	flagd_txn                 *t;
+	uint64_t                   rev;
+	int                        rv;
+
+	snap = sluice__v1__store_snapshot__unpack(NULL, len, buf);
+	if (snap == NULL) {
+		return (SLUICE_ECORRUPT);
+	}
+	// LMDB is durable on its own: when it already reflects the
+	// snapshot's index or a later one (a restart), keep it; the log
+	// entries after the snapshot are then skipped up to log_applied.
+	if (snap->applied <= n->log_applied) {
+		sl_log_info("raft.restore",
+		    "store at index %llu is not older than the snapshot "
+		    "(%llu): kept",
+		    (unsigned long long) n->log_applied,
+		    (unsigned long long) snap->applied);
+		sluice__v1__store_snapshot__free_unpacked(snap, NULL);
+		return (SLUICE_OK);
+	}
+	if ((rv = flagd_store_begin(n->store, true, &t)) != SLUICE_OK) {
+		sluice__v1__store_snapshot__free_unpacked(snap, NULL);
+		return (rv);
+	}
+	if ((rv = flagd_txn_restore(t, snap)) != SLUICE_OK) {
+		flagd_txn_abort(t);
+		sluice__v1__store_snapshot__free_unpacked(snap, NULL);
+		return (rv);
+	}
+	rev = flagd_txn_revision(t);
+	if ((rv = flagd_txn_commit(t)) != SLUICE_OK) {
+		sluice__v1__store_snapshot__free_unpacked(snap, NULL);
+		return (rv);
+	}
+	sl_log_notice("raft.restore",
+	    "store replaced by a snapshot at index %llu, revision %llu",
+	    (unsigned long long) snap->applied, (unsigned long long) rev);
+	n->log_applied = snap->applied;
+	sluice__v1__store_snapshot__free_unpacked(snap, NULL);
+	atomic_fetch_add(&n->metrics.snapshots_restored, 1);
+	// Subscribers see the revision jump and re-sync from a snapshot.
+	flagd_publish_change(n->pub, rev, NULL, NULL);
+	revision_applied(n, rev);
+	return (SLUICE_OK);
+}
+
+static void
+bootstrap_done(void *arg, int code, const char *msg, void *result)
+{
+	flagd_node   *n   = arg;
+	flagd_result *res = result;
+
+	n->bootstrapping = false;
+	if (code != SLUICE_OK) {
+		sl_log_warn("keys.bootstrap", "key bootstrap not committed: %s",
+		    msg);
+	} else if (res != NULL && res->code != SLUICE_OK) {
+		sl_log_err("keys.bootstrap", "cannot seed keys: %s", res->msg);
+	}
+	result_free(res);
+}
+
+static bool
+store_has_keys(flagd_node *n)
+{
+	flagd_txn        *t;
+	Sluice__V1__Key **ks  = NULL;
+	size_t            nks = 0;
+
+	if (flagd_store_begin(n->store, false, &t) != SLUICE_OK) {
+		return (true);
+	}
+	if (flagd_txn_list_keys(t, &ks, &nks) != SLUICE_OK) {
+		nks = 1;
+	}
+	flagd_keys_free(ks, nks);
+	flagd_txn_abort(t);
+	return (nks > 0);
+}
+
+// Loop thread, on becoming leader: seed an empty key store through the
+// log, so that every node holds the same bootstrap revision (the audit
+// chain hashes its time). Applying it is a no-op once keys exist, so a
+// second leader proposing it again changes nothing.
+static void
+fsm_leader(void *arg)
+{
+	flagd_node               *n = arg;
+	Sluice__V1__Key          *keys  = NULL;
+	size_t                    nkeys = 0;
+	Sluice__V1__Key         **ptrs;
+	Sluice__V1__KeyBootstrap  kb;
+	Sluice__V1__LogEntry      e;
+	uint8_t                  *buf;
+	size_t                    len;
+	char                      err[256];
+
+	if (n->bootstrapping || n->cfg->authorized_keys[0] == '\0' ||
+	    store_has_keys(n)) {
+		return;
+	}
+	if (sl_authkeys_load(n->cfg->authorized_keys, &keys, &nkeys, err,
+	        sizeof(err)) != SLUICE_OK) {
+		sl_log_err("keys.load", "%s", err);
+		return;
+	}
+	ptrs = sl_xcalloc(nkeys > 0 ? nkeys : 1, sizeof(*ptrs));
+	for (size_t i = 0; i < nkeys; i++) {
+		ptrs[i] = &keys[i];
+	}
+	sluice__v1__key_bootstrap__init(&kb);
+	sluice__v1__log_entry__init(&e);
+	kb.n_keys    = nkeys;
+	kb.keys      = ptrs;
+	e.op_case    = SLUICE__V1__LOG_ENTRY__OP_BOOTSTRAP;
+	e.bootstrap  = &kb;
+	e.actor      = (char *) (uintptr_t) "flagd";
+	len          = sluice__v1__log_entry__get_packed_size(&e);
+	buf          = sl_xmalloc(len > 0 ? len : 1);
+	(void) sluice__v1__log_entry__pack(&e, buf);
+	free(ptrs);
+	sl_keys_free(keys, nkeys);
+	if (flagd_consensus_propose(n->cons, buf, len, bootstrap_done, n) ==
+	    SLUICE_OK) {
+		n->bootstrapping = true;
+		sl_log_notice("keys.bootstrap",
+		    "proposing %zu keys from %s", nkeys,
+		    n->cfg->authorized_keys);
+	}
+}
+
+// ------------------------------------------------------------ writes
+
+static void
+write_done(void *arg, int code, const char *msg, void *result)
+{
+	write_job    *j   = arg;
+	flagd_node   *n   = j->node;
+	flagd_result *res = result;
+
+	if (res == NULL) {
+		res = result_alloc(code == SLUICE_OK ? SLUICE_EINTERNAL : code,
+		    code == SLUICE_OK ? "entry applied before this start"
+		                      : msg);
+		res->revision = atomic_load(&n->metrics.revision);
+	}
+	if (res->code == SLUICE_OK && res->changed) {
+		atomic_fetch_add(&n->metrics.write_ns_sum, sl_mono_ns() - j->t0);
+	} else if (res->code != SLUICE_OK) {
+		flagd_metrics_count_error(&n->metrics, res->code);
+	}
+	j->cb(j->arg, res);
+	result_free(res);
+	free(j);
 
 	pthread_mutex_lock(&n->mtx);
-	if (res.code == SLUICE_OK && res.revision > n->applied) {
-		n->applied = res.revision;
-	}
 	n->busy--;
 	pthread_cond_broadcast(&n->done_cv);
 	pthread_mutex_unlock(&n->mtx);
-	flagd_result_fini(&res);
-}
-
-static void *
-writer_main(void *arg)
-{
-	flagd_node *n = arg;
-	write_job  *j;
-
-	pthread_mutex_lock(&n->mtx);
-	for (;;) {
-		while (n->head == NULL && !n->stopping) {
-			pthread_cond_wait(&n->work_cv, &n->mtx);
-		}
-		if (n->head == NULL) {
-			break;
-		}
-		j       = n->head;
-		n->head = j->next;
-		if (n->head == NULL) {
-			n->tail = NULL;
-		}
-		pthread_mutex_unlock(&n->mtx);
-		apply_job(n, j);
-		sluice__v1__command__free_unpacked(j->cmd, NULL);
-		free(j);
-		pthread_mutex_lock(&n->mtx);
-	}
-	pthread_mutex_unlock(&n->mtx);
-	return (NULL);
 }
 
 int
@@ -161,7 +448,10 @@ flagd_node_write(flagd_node *n, const Sluice__V1__SignedCommand *sc,
 	flagd_txn           *t;
 	Sluice__V1__Key     *key = NULL;
 	Sluice__V1__Command *cmd = NULL;
+	Sluice__V1__LogEntry e;
 	write_job           *j;
+	uint8_t             *buf;
+	size_t               len;
 	uint64_t             now;
 	int                  rv;
 
@@ -212,33 +502,44 @@ flagd_node_write(flagd_node *n, const Sluice__V1__SignedCommand *sc,
 		sluice__v1__command__free_unpacked(cmd, NULL);
 		return (SLUICE_EEXPIRED);
 	}
-	if ((j = calloc(1, sizeof(*j))) == NULL) {
-		sluice__v1__command__free_unpacked(cmd, NULL);
-		snprintf(err, errlen, "out of memory");
-		return (SLUICE_ENOMEM);
-	}
-	j->cmd = cmd;
-	j->cb  = cb;
-	j->arg = arg;
-	snprintf(j->actor, sizeof(j->actor), "%s", sc->key_id);
+	sluice__v1__command__free_unpacked(cmd, NULL);
+
+	// The entry carries the body exactly as signed; every node decodes
+	// it again when the entry commits. The loop stamps the time.
+	sluice__v1__log_entry__init(&e);
+	e.actor        = sc->key_id;
+	e.op_case      = SLUICE__V1__LOG_ENTRY__OP_COMMAND;
+	e.command      = sc->body;
+	len            = sluice__v1__log_entry__get_packed_size(&e);
+	buf            = sl_xmalloc(len > 0 ? len : 1);
+	(void) sluice__v1__log_entry__pack(&e, buf);
+
+	j       = sl_xcalloc(1, sizeof(*j));
+	j->node = n;
+	j->cb   = cb;
+	j->arg  = arg;
+	j->t0   = sl_mono_ns();
 
 	pthread_mutex_lock(&n->mtx);
-	if (n->draining || n->stopping) {
+	if (n->draining) {
 		pthread_mutex_unlock(&n->mtx);
-		sluice__v1__command__free_unpacked(cmd, NULL);
+		free(buf);
 		free(j);
 		snprintf(err, errlen, "flagd is shutting down");
 		return (SLUICE_ECLOSED);
 	}
-	if (n->tail != NULL) {
-		n->tail->next = j;
-	} else {
-		n->head = j;
-	}
-	n->tail = j;
 	n->busy++;
-	pthread_cond_signal(&n->work_cv);
 	pthread_mutex_unlock(&n->mtx);
+	if ((rv = flagd_consensus_propose(n->cons, buf, len, write_done, j)) !=
+	    SLUICE_OK) {
+		free(j);
+		pthread_mutex_lock(&n->mtx);
+		n->busy--;
+		pthread_cond_broadcast(&n->done_cv);
+		pthread_mutex_unlock(&n->mtx);
+		snprintf(err, errlen, "flagd is shutting down");
+		return (rv);
+	}
 	return (SLUICE_OK);
 }
 
@@ -300,17 +601,17 @@ derive_publish_url(flagd_node *n)
 	}
 }
 
+// Checks the authorized-keys file at start, so a bad file stops flagd
+// with a clear message instead of failing later on the leader.
 static int
-bootstrap_keys(flagd_node *n)
+check_keys_file(flagd_node *n)
 {
 	Sluice__V1__Key *keys  = NULL;
 	size_t           nkeys = 0;
-	flagd_result     res;
 	char             err[256];
 	int              rv;
 
-	if (n->cfg->authorized_keys == NULL ||
-	    n->cfg->authorized_keys[0] == '\0') {
+	if (n->cfg->authorized_keys[0] == '\0') {
 		return (SLUICE_OK);
 	}
 	if ((rv = sl_authkeys_load(n->cfg->authorized_keys, &keys, &nkeys, err,
@@ -318,20 +619,22 @@ bootstrap_keys(flagd_node *n)
 		sl_log_err("keys.load", "%s", err);
 		return (rv);
 	}
-	flagd_result_init(&res);
-	rv = flagd_machine_bootstrap_keys(
-	    n->store, keys, nkeys, sl_now_ms(), &res);
-	if (rv != SLUICE_OK) {
-		sl_log_err("keys.bootstrap", "cannot seed keys: %s", res.msg);
-	} else if (res.changed) {
-		sl_log_notice("keys.bootstrap",
-		    "seeded %zu keys from %s at revision %llu", nkeys,
-		    n->cfg->authorized_keys,
-		    (unsigned long long) res.revision);
-	}
-	flagd_result_fini(&res);
 	sl_keys_free(keys, nkeys);
-	return (rv);
+	return (SLUICE_OK);
+}
+
+// A cluster of one seeds its keys before it answers, as flagd did before
+// consensus; a larger cluster seeds them once it has a leader.
+static void
+wait_for_keys(flagd_node *n)
+{
+	if (n->cfg->npeers != 1 || n->cfg->authorized_keys[0] == '\0') {
+		return;
+	}
+	for (int i = 0; i < 1000 && !store_has_keys(n); i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
 }
 
 // A store without keys refuses every write; say so once, at start.
@@ -357,9 +660,11 @@ warn_if_keyless(flagd_node *n)
 int
 flagd_node_open(flagd_node **np, const flagd_config *cfg)
 {
-	flagd_node      *n;
-	flagd_store_opts so;
-	int              rv;
+	flagd_node         *n;
+	flagd_store_opts    so;
+	flagd_consensus_fsm fsm;
+	flagd_txn          *t;
+	int                 rv;
 
 	if ((n = calloc(1, sizeof(*n))) == NULL) {
 		return (SLUICE_ENOMEM);
@@ -374,7 +679,6 @@ flagd_node_open(flagd_node **np, const flagd_config *cfg)
 		pthread_condattr_t ca;
 		pthread_condattr_init(&ca);
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&n->work_cv, &ca);
 		pthread_cond_init(&n->done_cv, &ca);
 		pthread_condattr_destroy(&ca);
 	}
@@ -398,22 +702,35 @@ flagd_node_open(flagd_node **np, const flagd_config *cfg)
 		    cfg->data_dir, sluice_strerror(rv));
 		goto fail;
 	}
-	if ((rv = bootstrap_keys(n)) != SLUICE_OK) {
+	if ((rv = check_keys_file(n)) != SLUICE_OK) {
 		goto fail;
 	}
-	warn_if_keyless(n);
-	n->applied = flagd_store_revision(n->store);
+	if ((rv = flagd_store_begin(n->store, false, &t)) != SLUICE_OK) {
+		goto fail;
+	}
+	n->log_applied = flagd_txn_applied(t);
+	n->applied     = flagd_txn_revision(t);
+	flagd_txn_abort(t);
 	atomic_store(&n->metrics.revision, n->applied);
 	if ((rv = flagd_publish_open(&n->pub, cfg->publish_url, cfg->node_id,
 	         cfg->heartbeat_ms, n->applied, &n->metrics)) != SLUICE_OK) {
 		goto fail;
 	}
-	if (pthread_create(&n->writer, NULL, writer_main, n) != 0) {
-		rv = SLUICE_EINTERNAL;
+	memset(&fsm, 0, sizeof(fsm));
+	fsm.arg         = n;
+	fsm.apply       = fsm_apply;
+	fsm.free_result = fsm_free_result;
+	fsm.snapshot    = fsm_snapshot;
+	fsm.restore     = fsm_restore;
+	fsm.leader      = fsm_leader;
+	if ((rv = flagd_consensus_open(&n->cons, cfg, &fsm)) != SLUICE_OK) {
 		goto fail;
 	}
-	n->writer_started = true;
-	*np               = n;
+	wait_for_keys(n);
+	if (cfg->npeers == 1 || cfg->authorized_keys[0] == '\0') {
+		warn_if_keyless(n);
+	}
+	*np = n;
 	return (SLUICE_OK);
 fail:
 	flagd_node_close(n);
@@ -426,17 +743,12 @@ flagd_node_close(flagd_node *n)
 	if (n == NULL) {
 		return;
 	}
-	if (n->writer_started) {
-		pthread_mutex_lock(&n->mtx);
-		n->stopping = true;
-		pthread_cond_broadcast(&n->work_cv);
-		pthread_mutex_unlock(&n->mtx);
-		pthread_join(n->writer, NULL);
-	}
+	// Stops the loop first: no callback runs into the store or the
+	// change stream after this.
+	flagd_consensus_close(n->cons);
 	flagd_publish_close(n->pub);
 	flagd_store_close(n->store);
 	flagd_clients_close(n->clients);
-	pthread_cond_destroy(&n->work_cv);
 	pthread_cond_destroy(&n->done_cv);
 	pthread_mutex_destroy(&n->mtx);
 	free(n);

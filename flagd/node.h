@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * node.h — one flagd node: the store, the change stream and the write
- * path. A write goes verify (caller's thread) -> queue -> the writer
- * thread, which applies it in one LMDB transaction (machine.c), publishes
- * it, and completes the caller's callback. The replication issue puts
- * consensus between the queue and the apply; nothing else moves.
+ * node.h — one flagd node: the store, the change stream, consensus and the
+ * write path. A write goes verify (caller's thread) -> a LogEntry proposed
+ * to the consensus loop (consensus.h) -> committed by a majority -> applied
+ * on every node by the loop thread in one LMDB transaction that also
+ * records the raft index (machine.c) -> published -> the proposer's
+ * callback. Only the leader proposes; api.c forwards writes to it.
  */
 #ifndef FLAGD_NODE_H
 #define FLAGD_NODE_H
 
 #include "clients.h"
 #include "config.h"
+#include "consensus.h"
 #include "machine.h"
 #include "metrics.h"
 #include "store.h"
@@ -27,14 +29,16 @@ int flagd_node_open(flagd_node **np, const flagd_config *cfg) SLUICE_NODISCARD;
 void flagd_node_close(flagd_node *n); /* NULL is a no-op */
 
 /*
- * Called once per submitted write, on the writer thread, with the result
+ * Called once per submitted write, on the consensus loop thread, with the result
  * (borrowed for the call). It must not block.
  */
 typedef void (*flagd_write_cb)(void *arg, const flagd_result *res);
 
 /*
  * Verifies a signed command (known key, signature, well-formed body,
- * timestamp within the skew) on the caller's thread, then queues it.
+ * timestamp within the skew) on the caller's thread, then proposes it
+ * (this node should be the leader; if it is not by the time the loop
+ * sees the entry, cb gets ENOTLEADER).
  * SLUICE_OK: cb will be called exactly once. Any other code: refused
  * now, with a reason in err; cb is never called.
  */
@@ -51,6 +55,8 @@ flagd_store        *flagd_node_store(flagd_node *n);
 flagd_metrics      *flagd_node_metrics(flagd_node *n);
 const flagd_config *flagd_node_config(flagd_node *n);
 uint64_t            flagd_node_started_ms(flagd_node *n);
+/* The node's consensus, for status queries (flagd_consensus_status_get). */
+flagd_consensus *flagd_node_consensus(flagd_node *n);
 /* The change-stream URL clients should dial. */
 const char *flagd_node_publish_url(flagd_node *n);
 /* This node's registry of client acks (flagctl clients / wait). */

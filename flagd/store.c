@@ -986,3 +986,172 @@ flagd_txn_stats(flagd_txn *t, flagd_store_stats *stp)
 	*stp        = st;
 	return (SLUICE_OK);
 }
+
+// ------------------------------------------------------------ snapshots
+
+typedef struct snap_db {
+	const char *name;
+	size_t      off;
+} snap_db;
+
+// Every sub-database, meta included: a snapshot is the whole store.
+static const snap_db SNAP_DBS[] = {
+	{ "meta", offsetof(flagd_store, meta) },
+	{ "rollouts", offsetof(flagd_store, rollouts) },
+	{ "history", offsetof(flagd_store, history) },
+	{ "flags", offsetof(flagd_store, flags) },
+	{ "keys", offsetof(flagd_store, keys) },
+	{ "audit", offsetof(flagd_store, audit) },
+	{ "nonces", offsetof(flagd_store, nonces) },
+	{ "nonce_exp", offsetof(flagd_store, nonce_exp) },
+};
+#define SNAP_NDBS (sizeof(SNAP_DBS) / sizeof(SNAP_DBS[0]))
+
+static MDB_dbi
+snap_dbi(const flagd_store *s, size_t i)
+{
+	return (*(const MDB_dbi *) (const void *) ((const char *) s +
+	    SNAP_DBS[i].off));
+}
+
+void
+flagd_store_snapshot_free(Sluice__V1__StoreSnapshot *snap)
+{
+	if (snap == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < snap->n_records; i++) {
+		free(snap->records[i]->key.data);
+		free(snap->records[i]->value.data);
+		free(snap->records[i]);
+	}
+	free(snap->records);
+	free(snap);
+}
+
+static int
+snap_push(Sluice__V1__StoreSnapshot *snap, size_t *capp, const char *db,
+    const MDB_val *k, const MDB_val *v)
+{
+	Sluice__V1__StoreRecord *r;
+
+	if (snap->n_records == *capp) {
+		size_t cap = *capp == 0 ? 64 : *capp * 2;
+		void  *p   = realloc(snap->records, cap * sizeof(*snap->records));
+		if (p == NULL) {
+			return (SLUICE_ENOMEM);
+		}
+		snap->records = p;
+		*capp         = cap;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		return (SLUICE_ENOMEM);
+	}
+	sluice__v1__store_record__init(r);
+	r->db         = (char *) (uintptr_t) db;
+	r->key.data   = malloc(k->mv_size > 0 ? k->mv_size : 1);
+	r->value.data = malloc(v->mv_size > 0 ? v->mv_size : 1);
+	if (r->key.data == NULL || r->value.data == NULL) {
+		free(r->key.data);
+		free(r->value.data);
+		free(r);
+		return (SLUICE_ENOMEM);
+	}
+	memcpy(r->key.data, k->mv_data, k->mv_size);
+	memcpy(r->value.data, v->mv_data, v->mv_size);
+	r->key.len                         = k->mv_size;
+	r->value.len                       = v->mv_size;
+	snap->records[snap->n_records++] = r;
+	return (SLUICE_OK);
+}
+
+int
+flagd_txn_snapshot(flagd_txn *t, Sluice__V1__StoreSnapshot **snapp)
+{
+	Sluice__V1__StoreSnapshot *snap;
+	size_t                     cap = 0;
+	int                        rv  = SLUICE_OK;
+
+	if ((snap = calloc(1, sizeof(*snap))) == NULL) {
+		return (SLUICE_ENOMEM);
+	}
+	sluice__v1__store_snapshot__init(snap);
+	snap->applied  = flagd_txn_applied(t);
+	snap->revision = flagd_txn_revision(t);
+	for (size_t i = 0; i < SNAP_NDBS && rv == SLUICE_OK; i++) {
+		MDB_cursor *cur;
+		MDB_val     k;
+		MDB_val     v;
+		int         rc;
+
+		rc = mdb_cursor_open(t->txn, snap_dbi(t->s, i), &cur);
+		if ((rv = mdb_to_sluice(rc)) != SLUICE_OK) {
+			break;
+		}
+		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		     rc == MDB_SUCCESS;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			if ((rv = snap_push(snap, &cap, SNAP_DBS[i].name, &k,
+			         &v)) != SLUICE_OK) {
+				break;
+			}
+		}
+		if (rv == SLUICE_OK && rc != MDB_NOTFOUND) {
+			rv = mdb_to_sluice(rc);
+		}
+		mdb_cursor_close(cur);
+	}
+	if (rv != SLUICE_OK) {
+		flagd_store_snapshot_free(snap);
+		return (rv);
+	}
+	*snapp = snap;
+	return (SLUICE_OK);
+}
+
+int
+flagd_txn_restore(flagd_txn *t, const Sluice__V1__StoreSnapshot *snap)
+{
+	int rv;
+
+	if (!t->write) {
+		return (SLUICE_EINTERNAL);
+	}
+	// Validate every record's sub-database before changing anything, so
+	// a damaged snapshot leaves the store as it was.
+	for (size_t j = 0; j < snap->n_records; j++) {
+		const Sluice__V1__StoreRecord *r     = snap->records[j];
+		bool                           known = false;
+
+		for (size_t i = 0; i < SNAP_NDBS && r->db != NULL; i++) {
+			known = known || strcmp(r->db, SNAP_DBS[i].name) == 0;
+		}
+		if (!known || r->key.len == 0 ||
+		    r->key.len > STORE_KEY_MAX + 9) {
+			return (SLUICE_ECORRUPT);
+		}
+	}
+	for (size_t i = 0; i < SNAP_NDBS; i++) {
+		if ((rv = mdb_to_sluice(mdb_drop(t->txn, snap_dbi(t->s, i), 0))) !=
+		    SLUICE_OK) {
+			return (rv);
+		}
+	}
+	for (size_t j = 0; j < snap->n_records; j++) {
+		const Sluice__V1__StoreRecord *r = snap->records[j];
+
+		for (size_t i = 0; i < SNAP_NDBS; i++) {
+			if (strcmp(r->db, SNAP_DBS[i].name) != 0) {
+				continue;
+			}
+			if ((rv = db_put(t, snap_dbi(t->s, i), r->key.data,
+			         r->key.len, r->value.data, r->value.len)) !=
+			    SLUICE_OK) {
+				return (rv);
+			}
+			break;
+		}
+	}
+	// The snapshot's own index wins over whatever meta it carried.
+	return (meta_set_u64(t, META_APPLIED, snap->applied));
+}

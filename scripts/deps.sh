@@ -8,7 +8,7 @@ set -eu
 
 PKGS="gcc make libc6-dev libnng-dev liblmdb-dev libprotobuf-c-dev
 protobuf-c-compiler libsodium-dev libcmocka-dev libyaml-dev libjansson-dev
-python3 python3-pytest iproute2 lmdb-utils $*"
+python3 python3-pytest iproute2 lmdb-utils libraft-dev libuv1-dev $*"
 
 missing=""
 for p in $PKGS; do

@@ -10,6 +10,7 @@
 
 #include "cmd_audit.h"
 #include "cmd_clients.h"
+#include "cmd_cluster.h"
 #include "cmd_key.h"
 #include "cmd_rollout.h"
 #include "cmd_watch.h"
@@ -40,6 +41,7 @@ static const verb verbs[] = {
 	{ "wait", ctl_cmd_wait, "wait until clients applied a revision" },
 	{ "keygen", ctl_cmd_keygen, "create a key pair" },
 	{ "key", ctl_cmd_key, "add, remove or list server keys" },
+	{ "cluster", ctl_cmd_cluster, "show the nodes: role, term, indexes" },
 };
 
 static void

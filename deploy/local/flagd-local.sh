@@ -10,6 +10,11 @@
 #   flagd-local.sh down DIR   stop the flagd that `up DIR` started (by PID)
 #   flagd-local.sh status DIR show DIR/env and whether flagd is running
 #
+# SLUICE_NODES=3 (or deploy/local/cluster.sh) starts a replicated cluster
+# of that many voters instead: node I has its data in DIR/data/nodeI, its
+# log in DIR/flagd-I.log, its own API, change-stream, HTTP and consensus
+# ports; `up` waits until every node knows the leader.
+#
 # Binaries come from $SLUICE_BUILD (a build directory such as
 # build/release) or else build/release under the repository. FLAGD_*
 # variables in the environment reach flagd as its configuration (see
@@ -23,7 +28,7 @@ set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PY=/usr/bin/python3
-NODES=1
+NODES=${SLUICE_NODES:-1}
 READY_S=${SLUICE_READY_S:-15}
 STOP_S=${SLUICE_STOP_S:-15}
 KEY_ID=local-admin
@@ -44,8 +49,26 @@ find_bins() {
 	case "$B" in /*) ;; *) B=$(pwd)/$B ;; esac
 	FLAGD=$B/flagd
 	FLAGCTL=$B/flagctl
+	# The test driver can stand in for flagctl (keygen, readiness).
+	SLDRIVE=$B/tests/tools/sldrive
 	[ -x "$FLAGD" ] || die "no flagd at $FLAGD (run make, or set SLUICE_BUILD)"
-	[ -x "$FLAGCTL" ] || die "no flagctl at $FLAGCTL (run make, or set SLUICE_BUILD)"
+	[ -x "$FLAGCTL" ] || [ -x "$SLDRIVE" ] ||
+		die "no flagctl at $FLAGCTL (run make, or set SLUICE_BUILD)"
+}
+
+# Whether the node at API $1 answers; for a cluster, also that it knows
+# its leader.
+answers() {
+	if [ -x "$SLDRIVE" ]; then
+		out=$("$SLDRIVE" call "$1" cluster 2>/dev/null) || return 1
+		case "$out" in
+		*'"ok":true'*'"leader_id":0,'* | *'"leader_id":0,'*'"ok":true'*)
+			return 1 ;;
+		*'"ok":true'*) return 0 ;;
+		*) return 1 ;;
+		esac
+	fi
+	"$FLAGCTL" --server "$1" --key "$KEY" list >/dev/null 2>&1
 }
 
 # Prints N free loopback TCP ports. The sockets stay bound until all N are
@@ -65,15 +88,22 @@ for s in socks:
 EOF
 }
 
-# node_vars I PORTS...: the values of node I (1-based) from its ports.
-# Sets N_API N_PUB N_HTTP N_DATA N_LOG.
-PORTS_PER_NODE=3
+# node_vars I PORTS...: the values of node I (1-based) from all ports
+# (PORTS_PER_NODE per node, node 1's first).
+# Sets N_API N_PUB N_HTTP N_RAFT N_DATA N_LOG.
+PORTS_PER_NODE=4
 node_vars() {
 	i=$1
 	shift
+	skip=$(((i - 1) * PORTS_PER_NODE))
+	while [ "$skip" -gt 0 ]; do
+		shift
+		skip=$((skip - 1))
+	done
 	N_API=tcp://127.0.0.1:$1
 	N_PUB=tcp://127.0.0.1:$2
 	N_HTTP=http://127.0.0.1:$3
+	N_RAFT=127.0.0.1:$4
 	if [ "$NODES" -eq 1 ]; then
 		N_DATA=$DIR/data
 		N_LOG=$DIR/flagd.log
@@ -89,6 +119,10 @@ node_vars() {
 make_keys() {
 	KEY=$DIR/admin.key
 	AUTH=$DIR/authorized_keys
+	if [ ! -f "$KEY" ] && [ ! -x "$FLAGCTL" ]; then
+		"$SLDRIVE" keygen "$KEY" "$KEY_ID" >"$DIR/keygen.out" 2>&1 ||
+			die "sldrive keygen failed"
+	fi
 	if [ ! -f "$KEY" ]; then
 		"$FLAGCTL" keygen --id "$KEY_ID" --out "$KEY" >"$DIR/keygen.out" 2>&1 ||
 			{
@@ -119,17 +153,24 @@ alive() {
 	esac
 }
 
+# Writes DIR/env. For a cluster SLUICE_SERVER lists every node's API
+# (clients fail over along it) and FLAGD_PIDS every PID; node I's values
+# are FLAGD_API_I, FLAGD_PID_I, ... (the first node's values are also the
+# unnumbered ones, as for a single flagd).
 write_env() {
 	{
 		echo "# written by deploy/local/flagd-local.sh up; source it"
-		echo "SLUICE_SERVER=$N_API"
+		echo "SLUICE_SERVER=$ALL_API"
 		echo "SLUICE_KEY=$KEY"
-		echo "SLUICE_PUBLISH=$N_PUB"
-		echo "SLUICE_HTTP=$N_HTTP"
-		echo "FLAGD_PID=$PID"
-		echo "FLAGD_PIDS=$PID"
-		echo "FLAGD_DATA=$N_DATA"
-		echo "FLAGD_LOG=$N_LOG"
+		echo "SLUICE_PUBLISH=$FIRST_PUB"
+		echo "SLUICE_HTTP=$FIRST_HTTP"
+		echo "FLAGD_PID=${PIDS%% *}"
+		echo "FLAGD_PIDS=\"$PIDS\""
+		echo "FLAGD_DATA=$FIRST_DATA"
+		echo "FLAGD_LOG=$FIRST_LOG"
+		echo "FLAGD_NODES=$NODES"
+		echo "FLAGD_PEERS=$PEERS"
+		printf '%s' "$PER_NODE"
 		echo "SLUICE_BUILD=$B"
 		echo "export SLUICE_SERVER SLUICE_KEY SLUICE_PUBLISH SLUICE_HTTP"
 	} >"$DIR/env.tmp"
@@ -150,39 +191,83 @@ cmd_up() {
 	make_keys
 
 	set -- $(free_ports $((NODES * PORTS_PER_NODE)))
-	node_vars 1 "$@"
-	mkdir -p "$N_DATA"
-	# flagd outlives this script; `down` stops it by PID. $! is flagd
-	# itself (no wrapper), so the PID in DIR/env is the one to signal.
-	"$FLAGD" --id 1 --data "$N_DATA" --api "$N_API" \
-		--publish "$N_PUB" --http "$N_HTTP" \
-		--authorized-keys "$AUTH" </dev/null >"$N_LOG" 2>&1 &
-	PID=$!
+	PEERS=""
+	ALL_API=""
+	n=1
+	while [ "$n" -le "$NODES" ]; do
+		node_vars "$n" "$@"
+		PEERS="${PEERS:+$PEERS,}$n=$N_RAFT@$N_API"
+		ALL_API="${ALL_API:+$ALL_API,}$N_API"
+		n=$((n + 1))
+	done
+	PIDS=""
+	PER_NODE=""
+	n=1
+	while [ "$n" -le "$NODES" ]; do
+		node_vars "$n" "$@"
+		mkdir -p "$N_DATA"
+		# flagd outlives this script; `down` stops it by PID. $! is
+		# flagd itself (no wrapper), so the PID in DIR/env is the one
+		# to signal.
+		"$FLAGD" --id "$n" --data "$N_DATA" --api "$N_API" \
+			--publish "$N_PUB" --http "$N_HTTP" --raft "$N_RAFT" \
+			--peers "$PEERS" \
+			--authorized-keys "$AUTH" </dev/null >"$N_LOG" 2>&1 &
+		PID=$!
+		PIDS="${PIDS:+$PIDS }$PID"
+		PER_NODE="${PER_NODE}FLAGD_API_$n=$N_API
+FLAGD_PUBLISH_$n=$N_PUB
+FLAGD_HTTP_$n=$N_HTTP
+FLAGD_RAFT_$n=$N_RAFT
+FLAGD_DATA_$n=$N_DATA
+FLAGD_LOG_$n=$N_LOG
+FLAGD_PID_$n=$PID
+"
+		if [ "$n" -eq 1 ]; then
+			FIRST_PUB=$N_PUB
+			FIRST_HTTP=$N_HTTP
+			FIRST_DATA=$N_DATA
+			FIRST_LOG=$N_LOG
+		fi
+		n=$((n + 1))
+	done
 	write_env
 
-	# Ready once flagctl list answers; bounded, and given up at once if
-	# flagd exits.
+	# Ready once every node answers (and knows its leader); bounded,
+	# and given up at once if a flagd exits.
 	i=0
-	while :; do
+	n=1
+	while [ "$n" -le "$NODES" ]; do
+		node_vars "$n" "$@"
+		PID=$(sed -n "s/^FLAGD_PID_$n=//p" "$DIR/env")
 		if ! alive "$PID"; then
 			tail -n 20 "$N_LOG" >&2 || true
+			kill -TERM $PIDS 2>/dev/null || true
 			rm -f "$DIR/env"
-			die "flagd exited during start-up (log: $N_LOG)"
+			die "flagd $n exited during start-up (log: $N_LOG)"
 		fi
-		if "$FLAGCTL" --server "$N_API" --key "$KEY" list \
-			>/dev/null 2>&1; then
-			break
+		if answers "$N_API"; then
+			n=$((n + 1))
+			continue
 		fi
 		i=$((i + 1))
 		if [ "$i" -ge $((READY_S * 10)) ]; then
-			kill -TERM "$PID" 2>/dev/null || true
+			kill -TERM $PIDS 2>/dev/null || true
 			tail -n 20 "$N_LOG" >&2 || true
 			rm -f "$DIR/env"
-			die "flagd did not answer within ${READY_S}s (log: $N_LOG)"
+			die "flagd $n did not answer within ${READY_S}s (log: $N_LOG)"
 		fi
 		sleep 0.1
 	done
-	say "flagd pid $PID ready (answered after $i retries)"
+	PID=${PIDS%% *}
+	node_vars 1 "$@"
+	if [ "$NODES" -gt 1 ]; then
+		say "cluster of $NODES ready after ~$((i * 100)) ms: pids $PIDS"
+		say "  peers    $PEERS"
+		say "  apis     $ALL_API"
+		say "  logs     $DIR/flagd-*.log"
+	fi
+	say "flagd pid $PID ready after ~$((i * 100)) ms"
 	say "  api      $N_API"
 	say "  changes  $N_PUB"
 	say "  http     $N_HTTP  (/healthz /readyz /metrics)"
@@ -198,7 +283,7 @@ cmd_down() {
 		say "nothing to stop in $DIR (no env file)"
 		return 0
 	fi
-	pids=$(sed -n 's/^FLAGD_PIDS=//p' "$DIR/env")
+	pids=$(sed -n 's/^FLAGD_PIDS=//p' "$DIR/env" | tr -d '"')
 	for pid in $pids; do
 		if ! alive "$pid"; then
 			say "flagd pid $pid is not running"
@@ -226,7 +311,7 @@ cmd_status() {
 		return 1
 	}
 	cat "$DIR/env"
-	for pid in $(sed -n 's/^FLAGD_PIDS=//p' "$DIR/env"); do
+	for pid in $(sed -n 's/^FLAGD_PIDS=//p' "$DIR/env" | tr -d '"'); do
 		if alive "$pid"; then
 			say "flagd pid $pid running"
 		else

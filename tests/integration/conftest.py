@@ -162,11 +162,12 @@ class Flagd:
         self.api = self.publish = self.http_url = None
 
     def argv(self):
+        # A cluster of one still runs consensus: a free port for it too.
         if self.http:
-            api, pub, http = distinct_ports(3)
+            api, pub, raft, http = distinct_ports(4)
             self.http_url = "http://127.0.0.1:%d" % http
         else:
-            api, pub = distinct_ports(2)
+            api, pub, raft = distinct_ports(3)
         self.api = "tcp://127.0.0.1:%d" % api
         self.publish = "tcp://127.0.0.1:%d" % pub
         argv = [
@@ -174,6 +175,7 @@ class Flagd:
             "--data", str(self.data),
             "--api", self.api,
             "--publish", self.publish,
+            "--raft", "127.0.0.1:%d" % raft,
             "--authorized-keys", str(self.authorized_keys),
             "--heartbeat-ms", "200",
             "--log-level", "info",

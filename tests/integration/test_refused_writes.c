@@ -211,16 +211,22 @@ spawn_flagd(fixture *f, const char *keys)
 	const char *bin = getenv("FLAGD_BIN");
 	char        data[300];
 	char        pub[64];
-	int         api_port = free_port();
-	int         pub_port = free_port();
+	char        raft[64];
+	int         api_port  = free_port();
+	int         pub_port  = free_port();
+	int         raft_port = free_port();
 	pid_t       pid;
 
 	if (bin == NULL || bin[0] == '\0') {
 		bin = "build/release/flagd";
 	}
-	if (api_port < 0 || pub_port < 0 || api_port == pub_port) {
+	if (api_port < 0 || pub_port < 0 || raft_port < 0 ||
+	    api_port == pub_port || raft_port == api_port ||
+	    raft_port == pub_port) {
 		return (-1);
 	}
+	// A cluster of one still runs consensus: give it a free port too.
+	snprintf(raft, sizeof(raft), "127.0.0.1:%d", raft_port);
 	snprintf(data, sizeof(data), "%s/data", f->dir);
 	snprintf(
 	    f->api_url, sizeof(f->api_url), "tcp://127.0.0.1:%d", api_port);
@@ -234,6 +240,7 @@ spawn_flagd(fixture *f, const char *keys)
 			(char *) (uintptr_t) "--data", data,
 			(char *) (uintptr_t) "--api", f->api_url,
 			(char *) (uintptr_t) "--publish", pub,
+			(char *) (uintptr_t) "--raft", raft,
 			(char *) (uintptr_t) "--authorized-keys",
 			(char *) (uintptr_t) keys,
 			(char *) (uintptr_t) "--log-level=info",

@@ -20,7 +20,7 @@
 #define T0 1700000000000ull // a fixed "now" for the first command
 #define TTL (10u * 60u * 1000u)
 
-static const flagd_machine_opts OPTS = { TTL };
+static const flagd_machine_opts OPTS = { TTL, 0 };
 
 typedef struct mfix {
 	fixture *fx;

@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * consensus.h — flagd's replicated log: libraft with its libuv disk I/O
+ * and TCP transport, driven by one libuv loop on a thread of its own.
+ *
+ * Threads. Every libraft call and every FSM callback runs on the loop
+ * thread; nothing else ever touches libraft. Other threads (nng's) hand
+ * entries to the loop with flagd_consensus_propose(), which appends to a
+ * mutex-protected queue and wakes the loop with uv_async_send(); results
+ * come back through the propose callback, called on the loop thread. A
+ * status snapshot (role, term, leader, indexes, leader contact) is copied
+ * out under the same mutex on every loop tick, for the API threads to read.
+ *
+ * A single node is a cluster of one: the same code path, one voter.
+ */
+#ifndef FLAGD_CONSENSUS_H
+#define FLAGD_CONSENSUS_H
+
+#include "config.h"
+#include "sl.h"
+
+typedef struct flagd_consensus flagd_consensus;
+
+/*
+ * The replicated state machine, implemented by the node. All callbacks
+ * run on the loop thread, one at a time.
+ */
+typedef struct flagd_consensus_fsm {
+	void *arg;
+	/*
+	 * Applies the committed entry buf (borrowed) at log index. Returns
+	 * SLUICE_OK with *resultp (handed to the proposer's callback on
+	 * this node, or to free_result elsewhere; may be NULL); any other
+	 * code means the node cannot apply committed entries and stops.
+	 */
+	int (*apply)(void *arg, uint64_t index, const void *buf, size_t len,
+	    void **resultp);
+	/* Frees an apply result nobody waits for. */
+	void (*free_result)(void *arg, void *result);
+	/* The whole state as one malloc'd buffer (freed by consensus). */
+	int (*snapshot)(void *arg, uint8_t **bufp, size_t *lenp);
+	/* Replaces the state with a snapshot's (buf borrowed). */
+	int (*restore)(void *arg, const void *buf, size_t len);
+	/* This node has just become the leader. */
+	void (*leader)(void *arg);
+} flagd_consensus_fsm;
+
+/*
+ * The outcome of one proposal, on the loop thread. code SLUICE_OK: the
+ * entry committed and result is what fsm->apply returned (owned by the
+ * callback). Otherwise it did not commit here, or its outcome is unknown
+ * (leadership lost): code is ENOTLEADER, EUNAVAIL or ECLOSED, msg says
+ * which, result is NULL.
+ */
+typedef void (*flagd_propose_cb)(
+    void *arg, int code, const char *msg, void *result);
+
+/*
+ * Opens DATA/raft (creating it), bootstraps the static configuration of
+ * cfg->peers when the directory is pristine, and starts the loop thread.
+ * cfg and fsm are borrowed for the lifetime of the consensus.
+ */
+int flagd_consensus_open(flagd_consensus **cp, const flagd_config *cfg,
+    const flagd_consensus_fsm *fsm) SLUICE_NODISCARD;
+
+/*
+ * Stops the loop (queued proposals fail with ECLOSED), closes libraft and
+ * joins the thread. NULL is a no-op. Not from the loop thread.
+ */
+void flagd_consensus_close(flagd_consensus *c);
+
+/*
+ * Proposes one entry: buf (malloc'd, ownership transferred, also on
+ * error) is a packed LogEntry without time; the loop stamps the leader's
+ * time into it. Thread-safe, never blocks on I/O. SLUICE_OK: cb is called
+ * exactly once, on the loop thread. ECLOSED: the consensus is stopping,
+ * cb is never called.
+ */
+int flagd_consensus_propose(flagd_consensus *c, uint8_t *buf, size_t len,
+    flagd_propose_cb cb, void *arg) SLUICE_NODISCARD;
+
+typedef enum {
+	FLAGD_ROLE_UNKNOWN = 0,
+	FLAGD_ROLE_FOLLOWER,
+	FLAGD_ROLE_CANDIDATE,
+	FLAGD_ROLE_LEADER,
+} flagd_role;
+
+typedef struct flagd_peer_status {
+	uint64_t id;
+	uint64_t match_index; /* leader only */
+	bool     recent;      /* leader only: heard from it lately */
+} flagd_peer_status;
+
+typedef struct flagd_consensus_status {
+	flagd_role role;
+	uint64_t   leader_id; /* 0: none known */
+	uint64_t   term;
+	uint64_t   commit_index;
+	uint64_t   applied_index;
+	uint64_t   last_index;
+	uint64_t   contact_mono_ms; /* sl_mono_ms() of last leader contact */
+	uint64_t   updated_mono_ms; /* when this status was taken */
+	size_t     npeers;
+	flagd_peer_status peers[FLAGD_PEERS_MAX];
+} flagd_consensus_status;
+
+/* Copies the latest status (at most one loop tick old). Thread-safe. */
+void flagd_consensus_status_get(
+    flagd_consensus *c, flagd_consensus_status *stp);
+
+/*
+ * Whether a node with status st has lost its leader for longer than the
+ * election timeout at mono time now_ms (a leader is never stale).
+ */
+bool flagd_consensus_stale(const flagd_consensus_status *st,
+    uint64_t election_ms, uint64_t now_ms);
+
+/* "leader", "follower", "candidate", "unknown". */
+const char *flagd_role_name(flagd_role r);
+
+/*
+ * Builds the raft buffer of an entry (raft_malloc'd, into *outp): buf
+ * followed by the encoding of LogEntry.time_ms = time_ms (protobuf merges
+ * concatenated messages, so the payload decodes as the entry with its time
+ * set), framed as [u64 LE payload length][payload][zero pad to 8 bytes]
+ * because libraft's segments need 8-byte multiples.
+ */
+int flagd_consensus_stamp(const uint8_t *buf, size_t len, uint64_t time_ms,
+    void **outp, size_t *outlenp) SLUICE_NODISCARD;
+
+/* The payload of a framed buffer (borrowed); ECORRUPT when malformed. */
+int flagd_consensus_unframe(const void *buf, size_t len,
+    const void **payloadp, size_t *plenp) SLUICE_NODISCARD;
+
+#endif /* FLAGD_CONSENSUS_H */
