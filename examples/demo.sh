@@ -1,11 +1,12 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 #
-# examples/demo.sh B — run by `make demo`. Starts a local flagd
-# (deploy/local/flagd-local.sh), applies examples/orders_discount_v2.yaml
+# examples/demo.sh B — run by `make demo`. Starts a local 3-node flagd
+# cluster (deploy/local/cluster.sh; SLUICE_NODES=1 for one node), applies examples/orders_discount_v2.yaml
 # and examples/marts_revenue_v2.yaml, walks the first through its stages
 # showing what a few partitions see at each one, shows a prerequisite
-# refusal, a rollback to the last good stage, and the audit trail with
+# refusal, a rollback to the last good stage taken while the cluster's
+# leader is killed, and the audit trail with
 # its verification. Stops everything it started, whatever happens.
 # Exits non-zero if a step does not do what it should.
 set -eu
@@ -17,7 +18,9 @@ case "$B" in
 /*) ;;
 *) if [ -d "$B" ]; then B=$(cd "$B" && pwd); else B=$ROOT/$B; fi ;;
 esac
-LOCAL=$ROOT/deploy/local/flagd-local.sh
+LOCAL=$ROOT/deploy/local/cluster.sh
+NODES=${SLUICE_NODES:-3}
+export SLUICE_NODES=$NODES
 EX=$ROOT/examples
 FLAGCTL=$B/flagctl
 PY=/usr/bin/python3
@@ -90,7 +93,7 @@ promote() {
 
 [ -x "$FLAGCTL" ] || fail "no $FLAGCTL (run: make all)"
 
-step "start a local flagd (data in $DIR/data)"
+step "start a local flagd cluster of $NODES node(s) (data in $DIR/data)"
 SLUICE_BUILD=$B "$LOCAL" up "$DIR"
 . "$DIR/env"
 # flagctl reads SLUICE_SERVER and SLUICE_KEY from the environment.
@@ -134,6 +137,32 @@ expect_stage "$MARTS" shadow
 step "full: every reader on the new column"
 promote full "demo: full"
 
+if [ "$NODES" -gt 1 ]; then
+	step "the cluster: one leader, the others follow"
+	ctl cluster
+	leader=$(ctlq cluster --json | "$PY" -c \
+		'import json, sys; print(json.load(sys.stdin)["leader_id"])')
+	pid=$(sed -n "s/^FLAGD_PID_$leader=//p" "$DIR/env")
+	[ -n "$pid" ] || fail "no PID for leader node $leader"
+	step "kill -9 the leader (node $leader, pid $pid): the rollback must still commit"
+	kill -9 "$pid"
+	t0=$("$PY" -c 'import time; print(int(time.monotonic() * 1000))')
+	new=""
+	for _ in $(seq 1 100); do
+		new=$(ctlq cluster --json 2>/dev/null | "$PY" -c \
+			'import json, sys; print(json.load(sys.stdin)["leader_id"])' \
+			2>/dev/null || true)
+		if [ -n "$new" ] && [ "$new" != 0 ] && [ "$new" != "$leader" ]; then
+			break
+		fi
+		new=""
+		sleep 0.1
+	done
+	[ -n "$new" ] || fail "no new leader within 10 s"
+	t1=$("$PY" -c 'import time; print(int(time.monotonic() * 1000))')
+	echo "-- node $new leads now (seen $((t1 - t0)) ms after the kill)"
+fi
+
 step "a bad batch: roll $ORDERS back to its last good stage"
 ctl rollback "$ORDERS" --reason "demo: revenue_daily mismatch"
 expect_stage "$ORDERS" half
@@ -148,5 +177,9 @@ ctl audit
 
 step "verify the audit chain"
 ctl audit verify
+if [ "$NODES" -gt 1 ]; then
+	step "the surviving nodes and their new leader"
+	ctl cluster
+fi
 
-step "done: stopping flagd"
+step "done: stopping every flagd the demo started"

@@ -656,6 +656,8 @@ forward_write(api_ctx *c, Sluice__V1__Request *req, uint64_t leader)
 	nng_ctx_send(c->fwd_ctx, c->fwd_aio);
 }
 
+static void fwd_wait_applied(flagd_node *node, nng_msg *msg);
+
 static void
 fwd_cb(void *arg)
 {
@@ -707,7 +709,10 @@ fwd_cb(void *arg)
 			    why);
 			return;
 		}
-		// The leader's reply goes back as it came.
+		// The leader's reply goes back as it came, once this node has
+		// applied the revision it names: a client that wrote through
+		// this node and then reads from it sees its own write.
+		fwd_wait_applied(c->api->node, nng_aio_get_msg(c->fwd_aio));
 		nng_aio_set_msg(c->aio, nng_aio_get_msg(c->fwd_aio));
 		c->state = CTX_SEND;
 		nng_ctx_send(c->ctx, c->aio);
@@ -717,6 +722,30 @@ fwd_cb(void *arg)
 	case CTX_SEND:
 		break;
 	}
+}
+
+// Waits (bounded) until this node has applied the revision of a
+// forwarded write's successful reply. A reply that cannot be decoded or
+// carries an error is relayed at once.
+#define API_FWD_APPLY_WAIT_MS 1000u
+static void
+fwd_wait_applied(flagd_node *node, nng_msg *msg)
+{
+	Sluice__V1__Reply *rep;
+
+	if (sl_reply_decode(nng_msg_body(msg), nng_msg_len(msg), &rep) !=
+	    SLUICE_OK) {
+		return;
+	}
+	if (rep->result_case == SLUICE__V1__REPLY__RESULT_WRITE &&
+	    flagd_node_wait_revision(node, rep->revision,
+	        API_FWD_APPLY_WAIT_MS) != SLUICE_OK) {
+		sl_log_info("api.fwd",
+		    "revision %llu not applied here within %u ms; relaying "
+		    "the leader's answer anyway",
+		    (unsigned long long) rep->revision, API_FWD_APPLY_WAIT_MS);
+	}
+	sluice__v1__reply__free_unpacked(rep, NULL);
 }
 
 // A write reached a node that does not lead: forward it to the leader,
