@@ -59,6 +59,7 @@ export PYTHONDONTWRITEBYTECODE=1 # keep the source tree clean
 if [ -n "$preload" ]; then
 	echo "python client: LD_PRELOAD=$preload"
 	export LD_PRELOAD="$preload${LD_PRELOAD:+ $LD_PRELOAD}"
-	export ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+	# Later settings win: leak detection stays off whatever CI exports.
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 fi
 exec "$PY" -m pytest -p no:cacheprovider -q -rs "$ROOT/clients/python/tests"

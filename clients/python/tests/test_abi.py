@@ -4,6 +4,7 @@ compiler's layout of clients/include/sluice.h (skipped without a C
 compiler)."""
 
 import ctypes
+import os
 import shutil
 import subprocess
 
@@ -36,10 +37,15 @@ def test_layout(tmp_path):
     src = tmp_path / "abi.c"
     src.write_text("\n".join(lines) + "\n")
     exe = tmp_path / "abi"
+    # Under a sanitizer build the tests run with the sanitizer runtime in
+    # LD_PRELOAD; the compiler and the probe must not inherit it.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LD_PRELOAD", "ASAN_OPTIONS", "TSAN_OPTIONS")}
     subprocess.run([cc, "-std=c11", "-I", str(ROOT / "clients" / "include"),
-                    "-o", str(exe), str(src)], check=True, timeout=120)
+                    "-o", str(exe), str(src)], check=True, timeout=120,
+                   env=env)
     out = subprocess.run([str(exe)], check=True, capture_output=True,
-                         text=True, timeout=60).stdout
+                         text=True, timeout=60, env=env).stdout
     want = {}
     for line in out.splitlines():
         cname, field, n = line.split()
