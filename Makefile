@@ -185,6 +185,24 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_CTL) -lm
 
+# ------------------------------------------------------------------ gatekeeper
+# gatekeeper: reports, gates, decisions. Its objects are linked the way
+# flagd's are (main.c apart, so unit tests may reach every module).
+
+INCS       += -Igatekeeper
+GK_SRC     := $(filter-out gatekeeper/main.c,$(wildcard gatekeeper/*.c))
+GK_OBJ     := $(call obj,$(GK_SRC))
+GATEKEEPER := $(B)/gatekeeper
+LIBS_GK    := -llmdb $(LIBS_NNG) $(LIBS_PROTO) -lm
+
+$(GATEKEEPER): $(call obj,gatekeeper/main.c) $(GK_OBJ) $(LIBSLUICE)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_GK)
+
+$(B)/tests/unit/gatekeeper/%: $(B)/obj/tests/unit/gatekeeper/%.o $(GK_OBJ) $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka $(LIBS_GK)
+
 # ------------------------------------------------------------------ targets
 
 deps:
