@@ -195,6 +195,18 @@ GK_OBJ     := $(call obj,$(GK_SRC))
 GATEKEEPER := $(B)/gatekeeper
 LIBS_GK    := -llmdb $(LIBS_NNG) $(LIBS_PROTO) -lm
 
+all: $(GATEKEEPER)
+install: install-gatekeeper
+uninstall: uninstall-gatekeeper
+.PHONY: install-gatekeeper uninstall-gatekeeper
+
+install-gatekeeper: $(GATEKEEPER)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(GATEKEEPER) $(DESTDIR)$(PREFIX)/bin/
+
+uninstall-gatekeeper:
+	rm -f $(DESTDIR)$(PREFIX)/bin/gatekeeper
+
 $(GATEKEEPER): $(call obj,gatekeeper/main.c) $(GK_OBJ) $(LIBSLUICE)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_GK)
