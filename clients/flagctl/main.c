@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cmd_audit.h"
+#include "cmd_gate.h"
 #include "cmd_key.h"
 #include "cmd_rollout.h"
 #include "cmd_watch.h"
@@ -37,6 +38,7 @@ static const verb verbs[] = {
 	{ "watch", ctl_cmd_watch, "follow changes as they happen" },
 	{ "keygen", ctl_cmd_keygen, "create a key pair" },
 	{ "key", ctl_cmd_key, "add, remove or list server keys" },
+	{ "gate", ctl_cmd_gate, "gatekeeper: gate status, evidence, report" },
 };
 
 static void
