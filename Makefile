@@ -211,6 +211,12 @@ $(GATEKEEPER): $(call obj,gatekeeper/main.c) $(GK_OBJ) $(LIBSLUICE)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_GK)
 
+# gatekeeper's fuzz targets (fuzz_gk_*) link its objects; the shorter stem
+# makes this rule win over the generic replay rule.
+$(B)/tests/fuzz/replay_fuzz_gk_%: $(B)/obj/tests/fuzz/fuzz_gk_%.o $(B)/obj/tests/fuzz/replay_main.o $(GK_OBJ) $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_GK)
+
 $(B)/tests/unit/gatekeeper/%: $(B)/obj/tests/unit/gatekeeper/%.o $(GK_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka $(LIBS_GK)
