@@ -72,6 +72,9 @@ win_drop(gk_ro *ro, size_t k)
 	if (k > ro->n) {
 		k = ro->n;
 	}
+	if (k == 0) {
+		return; // also keeps memmove away from a NULL window
+	}
 	for (size_t i = 0; i < k; i++) {
 		entry_free(&ro->win[i]);
 	}
