@@ -56,7 +56,7 @@ work(void *arg)
 		}
 		msg = nng_aio_get_msg(w->aio);
 		rv  = gk_core_handle(w->api->core, nng_msg_body(msg),
-                    nng_msg_len(msg), &buf, &len);
+		     nng_msg_len(msg), &buf, &len);
 		nng_msg_free(msg);
 		if (rv != SLUICE_OK) {
 			sl_log_err("api.reply", "cannot build a reply: %s",

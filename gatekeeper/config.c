@@ -57,7 +57,8 @@ set(gk_config *c, const opt *o, const char *v)
 
 	if (o->type == T_STR) {
 		if (strlen(v) >= o->size) {
-			fprintf(stderr, "gatekeeper: --%s: too long\n", o->name);
+			fprintf(
+			    stderr, "gatekeeper: --%s: too long\n", o->name);
 			return (SLUICE_EINVAL);
 		}
 		memcpy(p, v, strlen(v) + 1);
@@ -69,9 +70,10 @@ set(gk_config *c, const opt *o, const char *v)
 	n     = strtoull(v, &end, 10);
 	if (errno != 0 || end == v || *end != '\0' || v[0] == '-' ||
 	    n < o->min || n > o->max) {
-		fprintf(stderr, "gatekeeper: --%s: want %llu..%llu, got \"%s\"\n",
-		    o->name, (unsigned long long) o->min,
-		    (unsigned long long) o->max, v);
+		fprintf(stderr,
+		    "gatekeeper: --%s: want %llu..%llu, got \"%s\"\n", o->name,
+		    (unsigned long long) o->min, (unsigned long long) o->max,
+		    v);
 		return (SLUICE_EINVAL);
 	}
 	memcpy(p, &(uint64_t) { n }, sizeof(uint64_t));
@@ -90,9 +92,10 @@ gk_config_defaults(gk_config *c)
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: gatekeeper --flagd URL[,URL...] --key FILE "
-	           "--data DIR [options]\n\noptions (also GATEKEEPER_<NAME> "
-	           "in the environment):\n");
+	fprintf(f,
+	    "usage: gatekeeper --flagd URL[,URL...] --key FILE "
+	    "--data DIR [options]\n\noptions (also GATEKEEPER_<NAME> "
+	    "in the environment):\n");
 	for (size_t i = 0; i < NOPTS; i++) {
 		fprintf(f, "  --%-10s %s (default \"%s\")\n", opts[i].name,
 		    opts[i].help, opts[i].def);
@@ -143,8 +146,10 @@ gk_config_parse(gk_config *c, int argc, char **argv)
 		}
 		a += 2;
 		eq = strchr(a, '=');
-		if ((o = find(a, eq ? (size_t) (eq - a) : strlen(a))) == NULL) {
-			fprintf(stderr, "gatekeeper: unknown option --%s\n", a);
+		if ((o = find(a, eq ? (size_t) (eq - a) : strlen(a))) ==
+		    NULL) {
+			fprintf(
+			    stderr, "gatekeeper: unknown option --%s\n", a);
 			usage(stderr);
 			return (GK_CONFIG_USAGE);
 		}
@@ -163,8 +168,9 @@ gk_config_parse(gk_config *c, int argc, char **argv)
 	}
 	if (c->key_file[0] == '\0' || c->data_dir[0] == '\0' ||
 	    c->flagd[0] == '\0') {
-		fprintf(stderr, "gatekeeper: --flagd, --key and --data are "
-		                "required\n");
+		fprintf(stderr,
+		    "gatekeeper: --flagd, --key and --data are "
+		    "required\n");
 		usage(stderr);
 		return (GK_CONFIG_USAGE);
 	}

@@ -49,9 +49,9 @@ ro_add(gk_core *c, const char *name)
 		return (NULL);
 	}
 	snprintf(ro->name, sizeof(ro->name), "%s", name);
-	ro->st.version      = GK_DB_STATE_VERSION;
-	ro->st.next_id      = 1;
-	c->ros[c->nro++]    = ro;
+	ro->st.version   = GK_DB_STATE_VERSION;
+	ro->st.next_id   = 1;
+	c->ros[c->nro++] = ro;
 	return (ro);
 }
 
@@ -167,8 +167,8 @@ gk_core_apply_rollout(gk_core *c, Sluice__V1__Rollout *msg)
 			    ro->st.gate.stage, msg->stage);
 			atomic_fetch_add(&c->m.stage_resets, 1);
 		}
-		gk_gate_stage_reset(&ro->st.gate, msg->stage,
-		    msg->stage_since_ms);
+		gk_gate_stage_reset(
+		    &ro->st.gate, msg->stage, msg->stage_since_ms);
 		ro->st.decision_revision = 0;
 		ro->st.counted           = 0;
 		win_drop(ro, ro->n);
@@ -189,9 +189,9 @@ fetch_rollout(gk_core *c, const char *name, Sluice__V1__Rollout **msgp)
 
 	sluice__v1__request__init(&req);
 	sluice__v1__get_rollout__init(&get);
-	get.name     = (char *) (uintptr_t) name;
-	req.op_case  = SLUICE__V1__REQUEST__OP_GET;
-	req.get      = &get;
+	get.name    = (char *) (uintptr_t) name;
+	req.op_case = SLUICE__V1__REQUEST__OP_GET;
+	req.get     = &get;
 	pthread_mutex_lock(&c->rpc_mtx);
 	rv = sl_rpc_call(c->rpc, &req, &rep);
 	pthread_mutex_unlock(&c->rpc_mtx);
@@ -314,13 +314,13 @@ gk_core_gate_status(gk_core *c, gk_ro *ro, Sluice__V1__GateStatus *out,
 		out->state = (char *) (uintptr_t) "none";
 		return;
 	}
-	out->state = (char *) (uintptr_t) (ro->evaluated
-	        ? gk_status_name(e->status)
-	        : gk_status_name(ro->st.gate.decided == GK_DECIDE_PROMOTE
-	                  ? GK_STATUS_PROMOTED
-	                  : ro->st.gate.decided == GK_DECIDE_ROLLBACK
-	                  ? GK_STATUS_ROLLED_BACK
-	                  : GK_STATUS_PENDING));
+	out->state          = (char *) (uintptr_t) (ro->evaluated
+	                 ? gk_status_name(e->status)
+	                 : gk_status_name(ro->st.gate.decided == GK_DECIDE_PROMOTE
+	                           ? GK_STATUS_PROMOTED
+	                           : ro->st.gate.decided == GK_DECIDE_ROLLBACK
+	                           ? GK_STATUS_ROLLED_BACK
+	                           : GK_STATUS_PENDING));
 	out->window_reports = (uint32_t) (ro->evaluated ? e->window : ro->n);
 	out->soak_reports   = ro->st.gate.soak_reports;
 	out->soak_ms        = ro->evaluated ? e->soak_ms : 0;
@@ -333,7 +333,7 @@ gk_core_gate_status(gk_core *c, gk_ro *ro, Sluice__V1__GateStatus *out,
 			cs[i].value   = e->cond[i].value;
 			cs[i].samples = e->cond[i].samples;
 			cs[i].state   = (char *) (uintptr_t) cond_state_name(
-                            e->cond[i].status);
+			      e->cond[i].status);
 			cs[i].streak = e->cond[i].streak;
 		} else {
 			cs[i].state = (char *) (uintptr_t) "pending";
@@ -347,8 +347,8 @@ gk_core_gate_status(gk_core *c, gk_ro *ro, Sluice__V1__GateStatus *out,
 // Evaluates ro at now (new_report: after a counted report) into ro->last,
 // on a copy of the state; the caller commits st. n: entries to consider.
 static void
-evaluate(gk_ro *ro, size_t n, uint64_t now, bool new_report,
-    gk_gate_state *st, gk_eval *ev)
+evaluate(gk_ro *ro, size_t n, uint64_t now, bool new_report, gk_gate_state *st,
+    gk_eval *ev)
 {
 	const Sluice__V1__Gate *g = gk_core_gate(ro);
 	gk_sample              *s;
@@ -395,15 +395,15 @@ count_reject(gk_core *c, verdict *v, gk_reject why)
 {
 	v->why = why;
 	atomic_fetch_add(&c->m.rejected[why], 1);
-	sl_log_debug("report.reject", "report rejected: %s",
-	    gk_reject_name(why));
+	sl_log_debug(
+	    "report.reject", "report rejected: %s", gk_reject_name(why));
 }
 
 // Accepts a verified report under c->mtx: replay check, store, evaluate.
 static void
 accept_locked(gk_core *c, gk_ro *ro, const Sluice__V1__SignedReport *sr,
-    Sluice__V1__MetricReport *r, const uint8_t *buf, size_t len,
-    uint64_t now, verdict *v)
+    Sluice__V1__MetricReport *r, const uint8_t *buf, size_t len, uint64_t now,
+    verdict *v)
 {
 	gk_gate_state st = ro->st.gate;
 	gk_db_state   ds = ro->st;
@@ -579,15 +579,15 @@ static int
 answer_report(gk_core *c, const Sluice__V1__SignedReport *sr,
     Sluice__V1__GkReply *rep, uint8_t **bufp, size_t *lenp)
 {
-	verdict                     v;
-	Sluice__V1__ReportVerdict   rv_msg;
-	Sluice__V1__GateStatus      gs;
-	Sluice__V1__ConditionStatus cs[GK_MAX_CONDITIONS];
+	verdict                      v;
+	Sluice__V1__ReportVerdict    rv_msg;
+	Sluice__V1__GateStatus       gs;
+	Sluice__V1__ConditionStatus  cs[GK_MAX_CONDITIONS];
 	Sluice__V1__ConditionStatus *csp[GK_MAX_CONDITIONS];
-	uint8_t                    *packed = NULL;
-	size_t                      plen   = 0;
-	gk_ro                      *ro;
-	int                         rv;
+	uint8_t                     *packed = NULL;
+	size_t                       plen   = 0;
+	gk_ro                       *ro;
+	int                          rv;
 
 	memset(&v, 0, sizeof(v));
 	// Keep the bytes as received: evidence digests cover them.
@@ -600,12 +600,11 @@ answer_report(gk_core *c, const Sluice__V1__SignedReport *sr,
 		(void) gk_decide_run(c, v.rollout);
 	}
 	sluice__v1__report_verdict__init(&rv_msg);
-	rv_msg.accepted  = v.accepted;
-	rv_msg.counted   = v.counted;
-	rv_msg.code      = (uint32_t) (v.accepted ? 0 : gk_reject_code(v.why));
-	rv_msg.reason    = (char *) (uintptr_t) (v.accepted
-	                                                 ? ""
-	                                                 : gk_reject_name(v.why));
+	rv_msg.accepted = v.accepted;
+	rv_msg.counted  = v.counted;
+	rv_msg.code     = (uint32_t) (v.accepted ? 0 : gk_reject_code(v.why));
+	rv_msg.reason =
+	    (char *) (uintptr_t) (v.accepted ? "" : gk_reject_name(v.why));
 	rep->result_case = SLUICE__V1__GK_REPLY__RESULT_VERDICT;
 	rep->verdict     = &rv_msg;
 	pthread_mutex_lock(&c->mtx);
@@ -651,7 +650,8 @@ answer_status(gk_core *c, const char *rollout, Sluice__V1__GkReply *rep,
 	list.gates   = gsp;
 	list.n_gates = n;
 	if (rollout[0] != '\0' && n == 0) {
-		(void) reply_error(rep, &err, SLUICE_ENOENT, "no such rollout");
+		(void) reply_error(
+		    rep, &err, SLUICE_ENOENT, "no such rollout");
 	} else {
 		rep->result_case = SLUICE__V1__GK_REPLY__RESULT_STATUS;
 		rep->status      = &list;
@@ -709,18 +709,18 @@ int
 gk_core_handle(gk_core *c, const void *buf, size_t len, uint8_t **replyp,
     size_t *replylenp)
 {
-	ProtobufCMessage    *m;
+	ProtobufCMessage      *m;
 	Sluice__V1__GkRequest *req;
-	Sluice__V1__GkReply  rep;
-	Sluice__V1__Error    err;
-	int                  rv;
+	Sluice__V1__GkReply    rep;
+	Sluice__V1__Error      err;
+	int                    rv;
 
 	sluice__v1__gk_reply__init(&rep);
 	if ((rv = sl_unpack(&sluice__v1__gk_request__descriptor, buf, len,
 	         SL_MAX_REPORT_BYTES + 4096u, &m)) != SLUICE_OK) {
-		atomic_fetch_add(&c->m.rejected[rv == SLUICE_ETOOBIG
-		                          ? GK_REJ_TOOBIG
-		                          : GK_REJ_MALFORMED],
+		atomic_fetch_add(
+		    &c->m.rejected[rv == SLUICE_ETOOBIG ? GK_REJ_TOOBIG
+		                                        : GK_REJ_MALFORMED],
 		    1);
 		(void) reply_error(&rep, &err, rv,
 		    rv == SLUICE_ETOOBIG ? "request too large"
@@ -749,7 +749,8 @@ gk_core_handle(gk_core *c, const void *buf, size_t len, uint8_t **replyp,
 		    &rep, replyp, replylenp);
 		break;
 	case SLUICE__V1__GK_REQUEST__OP_EVIDENCE:
-		rv = answer_evidence(c, req->evidence, &rep, replyp, replylenp);
+		rv =
+		    answer_evidence(c, req->evidence, &rep, replyp, replylenp);
 		break;
 	case SLUICE__V1__GK_REQUEST__OP__NOT_SET:
 	case _SLUICE__V1__GK_REQUEST__OP__CASE_IS_INT_SIZE:
@@ -794,8 +795,8 @@ static void
 tick(gk_core *c)
 {
 	uint64_t now = sl_now_ms();
-	char   (*todo)[SLUICE_MAX_NAME];
-	size_t   ntodo = 0;
+	char(*todo)[SLUICE_MAX_NAME];
+	size_t ntodo = 0;
 
 	pthread_mutex_lock(&c->mtx);
 	todo = sl_xcalloc(c->nro + 1, sizeof(*todo));
@@ -815,7 +816,8 @@ tick(gk_core *c)
 		ro->last      = ev;
 		ro->evaluated = true;
 		if (ev.decision != GK_DECIDE_NONE) {
-			snprintf(todo[ntodo++], SLUICE_MAX_NAME, "%s", ro->name);
+			snprintf(
+			    todo[ntodo++], SLUICE_MAX_NAME, "%s", ro->name);
 		}
 	}
 	pthread_mutex_unlock(&c->mtx);
@@ -841,7 +843,8 @@ tracker(void *arg)
 		pthread_mutex_lock(&c->q_mtx);
 		if (!c->stop && !c->dirty_all && c->ndirty == 0) {
 			sl_deadline_after(&ts, tick_ms);
-			(void) pthread_cond_timedwait(&c->q_cv, &c->q_mtx, &ts);
+			(void) pthread_cond_timedwait(
+			    &c->q_cv, &c->q_mtx, &ts);
 		}
 		if (c->stop) {
 			pthread_mutex_unlock(&c->q_mtx);
@@ -860,8 +863,8 @@ tracker(void *arg)
 		}
 		for (size_t i = 0; i < nd; i++) {
 			Sluice__V1__Rollout *msg;
-			if (!all && fetch_rollout(c, dirty[i], &msg) ==
-			        SLUICE_OK) {
+			if (!all &&
+			    fetch_rollout(c, dirty[i], &msg) == SLUICE_OK) {
 				pthread_mutex_lock(&c->mtx);
 				gk_core_apply_rollout(c, msg);
 				pthread_mutex_unlock(&c->mtx);
@@ -886,10 +889,10 @@ typedef struct load_ctx {
 } load_ctx;
 
 static int
-load_report_cb(void *arg, uint64_t id, uint64_t at_ms, const uint8_t *sr,
-    size_t len)
+load_report_cb(
+    void *arg, uint64_t id, uint64_t at_ms, const uint8_t *sr, size_t len)
 {
-	load_ctx                 *l = arg;
+	load_ctx                 *l  = arg;
 	gk_ro                    *ro = l->ro;
 	ProtobufCMessage         *m;
 	Sluice__V1__MetricReport *r;
@@ -1091,13 +1094,15 @@ gk_core_metrics(gk_core *c, FILE *f)
 	    "# HELP sluice_gk_reports_rejected_total Reports rejected, by "
 	    "reason.\n# TYPE sluice_gk_reports_rejected_total counter\n");
 	for (int i = 1; i < GK_REJ_COUNT; i++) {
-		fprintf(f, "sluice_gk_reports_rejected_total{reason=\"%s\"} %llu\n",
+		fprintf(f,
+		    "sluice_gk_reports_rejected_total{reason=\"%s\"} %llu\n",
 		    gk_reject_name((gk_reject) i),
 		    (unsigned long long) atomic_load(&c->m.rejected[i]));
 	}
 #define GK_METRIC_(name, help, field)                                    \
-	fprintf(f, "# HELP sluice_gk_" name " " help "\n# TYPE sluice_gk_" name \
-	           " counter\nsluice_gk_" name " %llu\n",                    \
+	fprintf(f,                                                       \
+	    "# HELP sluice_gk_" name " " help "\n# TYPE sluice_gk_" name \
+	    " counter\nsluice_gk_" name " %llu\n",                       \
 	    (unsigned long long) atomic_load(&c->m.field))
 	GK_METRIC_("reports_accepted_total", "Reports accepted.", accepted);
 	GK_METRIC_("reports_counted_total",
@@ -1115,10 +1120,12 @@ gk_core_metrics(gk_core *c, FILE *f)
 	    stage_resets);
 #undef GK_METRIC_
 	pthread_mutex_lock(&c->mtx);
-	fprintf(f, "# HELP sluice_gk_gate_window_reports Reports in the "
-	           "window.\n# TYPE sluice_gk_gate_window_reports gauge\n");
+	fprintf(f,
+	    "# HELP sluice_gk_gate_window_reports Reports in the "
+	    "window.\n# TYPE sluice_gk_gate_window_reports gauge\n");
 	for (size_t i = 0; i < c->nro; i++) {
-		fprintf(f, "sluice_gk_gate_window_reports{rollout=\"%s\"} %zu\n",
+		fprintf(f,
+		    "sluice_gk_gate_window_reports{rollout=\"%s\"} %zu\n",
 		    c->ros[i]->name, c->ros[i]->n);
 	}
 	pthread_mutex_unlock(&c->mtx);

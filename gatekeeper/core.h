@@ -34,10 +34,10 @@ typedef struct gk_options {
 	const char *key_file; /* gatekeeper's operator key */
 	const char *data_dir;
 	uint64_t    skew_ms;
-	uint32_t    tick_ms;     /* timed evaluations; 0 = 500 */
-	uint32_t    keys_ms;     /* key refresh period; 0 = 30000 */
-	uint32_t    timeout_ms;  /* per flagd request; 0 = 2000 */
-	bool        no_follow;   /* tests: no libsluice client */
+	uint32_t    tick_ms;    /* timed evaluations; 0 = 500 */
+	uint32_t    keys_ms;    /* key refresh period; 0 = 30000 */
+	uint32_t    timeout_ms; /* per flagd request; 0 = 2000 */
+	bool        no_follow;  /* tests: no libsluice client */
 } gk_options;
 
 /* One counted report in memory. */
@@ -114,8 +114,8 @@ void gk_core_close(gk_core *c);
  * malloc'd buffer (freed by the caller). Thread-safe; may block on flagd
  * (a key refresh, a rollout fetch, a decision write).
  */
-int gk_core_handle(gk_core *c, const void *req, size_t len,
-    uint8_t **replyp, size_t *replylenp) SLUICE_NODISCARD;
+int gk_core_handle(gk_core *c, const void *req, size_t len, uint8_t **replyp,
+    size_t *replylenp) SLUICE_NODISCARD;
 
 /* Fills *out for one rollout (borrowing from c: call under c->mtx). */
 void gk_core_gate_status(gk_core *c, gk_ro *ro, Sluice__V1__GateStatus *out,

@@ -61,8 +61,8 @@ gk_db_open(gk_db **dp, const char *dir)
 	if ((rc = mdb_env_set_maxdbs(d->env, 8)) != 0 ||
 	    (rc = mdb_env_set_mapsize(d->env, (size_t) 1 << 30)) != 0 ||
 	    (rc = mdb_env_open(d->env, dir, 0, 0600)) != 0) {
-		sl_log_err("db.open", "cannot open %s: %s", dir,
-		    mdb_strerror(rc));
+		sl_log_err(
+		    "db.open", "cannot open %s: %s", dir, mdb_strerror(rc));
 		goto fail;
 	}
 	if ((rc = mdb_txn_begin(d->env, NULL, 0, &txn)) != 0) {
@@ -108,8 +108,8 @@ gk_db_begin(gk_db *d, bool write, gk_txn **tp)
 		return (SLUICE_ENOMEM);
 	}
 	t->d = d;
-	if ((rc = mdb_txn_begin(d->env, NULL, write ? 0 : MDB_RDONLY,
-	         &t->txn)) != 0) {
+	if ((rc = mdb_txn_begin(
+	         d->env, NULL, write ? 0 : MDB_RDONLY, &t->txn)) != 0) {
 		free(t);
 		return (mdb_err(rc));
 	}
@@ -137,8 +137,7 @@ gk_txn_abort(gk_txn *t)
 }
 
 static int
-put(gk_txn *t, MDB_dbi dbi, const void *k, size_t kl, const void *v,
-    size_t vl)
+put(gk_txn *t, MDB_dbi dbi, const void *k, size_t kl, const void *v, size_t vl)
 {
 	MDB_val key = { kl, (void *) (uintptr_t) k };
 	MDB_val val = { vl, (void *) (uintptr_t) v };
@@ -182,8 +181,8 @@ gk_txn_get_state(gk_txn *t, const char *rollout, gk_db_state *s)
 		return (SLUICE_ECORRUPT);
 	}
 	memcpy(s, val.mv_data, sizeof(*s));
-	return (s->version == GK_DB_STATE_VERSION ? SLUICE_OK
-	                                          : SLUICE_ECORRUPT);
+	return (
+	    s->version == GK_DB_STATE_VERSION ? SLUICE_OK : SLUICE_ECORRUPT);
 }
 
 int
@@ -212,7 +211,7 @@ int
 gk_txn_del_window(gk_txn *t, const char *rollout, uint64_t id)
 {
 	uint8_t k[NAME_MAX_ + 9];
-	size_t  kl = num_key(k, rollout, id);
+	size_t  kl  = num_key(k, rollout, id);
 	MDB_val key = { kl, k };
 	int     rc;
 
@@ -225,8 +224,8 @@ gk_txn_del_window(gk_txn *t, const char *rollout, uint64_t id)
 
 // Walks the window entries of rollout; del: delete each.
 static int
-walk_window(gk_txn *t, const char *rollout, bool del, gk_db_report_cb cb,
-    void *arg)
+walk_window(
+    gk_txn *t, const char *rollout, bool del, gk_db_report_cb cb, void *arg)
 {
 	uint8_t     k[NAME_MAX_ + 9];
 	size_t      kl = num_key(k, rollout, 0);

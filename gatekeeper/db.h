@@ -65,8 +65,8 @@ int gk_txn_get_evidence(gk_txn *t, const char *rollout, uint64_t revision,
 /* Iteration callbacks: data borrowed for the call; non-OK stops. */
 typedef int (*gk_db_state_cb)(
     void *arg, const char *rollout, const gk_db_state *s);
-typedef int (*gk_db_report_cb)(void *arg, uint64_t id, uint64_t at_ms,
-    const uint8_t *sr, size_t len);
+typedef int (*gk_db_report_cb)(
+    void *arg, uint64_t id, uint64_t at_ms, const uint8_t *sr, size_t len);
 typedef int (*gk_db_replay_cb)(
     void *arg, const char *key, const char *job, uint64_t seq);
 

@@ -18,8 +18,8 @@
 #include "rollout.h"
 
 void
-gk_evidence_digest(const uint8_t *const *reports, const size_t *lens,
-    size_t n, uint8_t out[SL_HASH_BYTES])
+gk_evidence_digest(const uint8_t *const *reports, const size_t *lens, size_t n,
+    uint8_t out[SL_HASH_BYTES])
 {
 	crypto_generichash_state st;
 
@@ -57,7 +57,7 @@ void
 gk_decide_reason(const gk_ro *ro, const Sluice__V1__Gate *g, gk_decision d,
     char *buf, size_t buflen)
 {
-	const gk_eval *e = &ro->last;
+	const gk_eval *e     = &ro->last;
 	const char    *stage = "?";
 	char           win[96], cond[160];
 	size_t         off;
@@ -104,14 +104,14 @@ gk_decide_reason(const gk_ro *ro, const Sluice__V1__Gate *g, gk_decision d,
 }
 
 typedef struct pending {
-	char                 rollout[SLUICE_MAX_NAME];
-	uint32_t             stage;
-	gk_decision          d;
-	char                 reason[1024];
-	uint8_t              digest[SL_HASH_BYTES];
-	uint8_t            **reports;
-	size_t              *lens;
-	size_t               n;
+	char        rollout[SLUICE_MAX_NAME];
+	uint32_t    stage;
+	gk_decision d;
+	char        reason[1024];
+	uint8_t     digest[SL_HASH_BYTES];
+	uint8_t   **reports;
+	size_t     *lens;
+	size_t      n;
 } pending;
 
 static void
@@ -151,8 +151,8 @@ prepare(gk_core *c, gk_ro *ro, uint64_t now, pending *p)
 		memcpy(p->reports[i], en->packed, en->len);
 		p->lens[i] = en->len;
 	}
-	gk_evidence_digest((const uint8_t *const *) p->reports, p->lens, p->n,
-	    p->digest);
+	gk_evidence_digest(
+	    (const uint8_t *const *) p->reports, p->lens, p->n, p->digest);
 	ro->inflight = true;
 	return (true);
 }
@@ -179,11 +179,11 @@ store_evidence(gk_core *c, const pending *p, uint64_t revision, uint64_t now)
 		}
 	}
 	sluice__v1__evidence__init(&ev);
-	ev.rollout     = (char *) (uintptr_t) p->rollout;
-	ev.revision    = revision;
-	ev.action      = (char *) (uintptr_t) (p->d == GK_DECIDE_PROMOTE
-	                                                ? "promote"
-	                                                : "rollback");
+	ev.rollout  = (char *) (uintptr_t) p->rollout;
+	ev.revision = revision;
+	ev.action =
+	    (char *) (uintptr_t) (p->d == GK_DECIDE_PROMOTE ? "promote"
+	                                                    : "rollback");
 	ev.reason      = (char *) (uintptr_t) p->reason;
 	ev.digest.data = (uint8_t *) (uintptr_t) p->digest;
 	ev.digest.len  = SL_HASH_BYTES;
@@ -220,8 +220,8 @@ gk_decide_run(gk_core *c, const char *rollout)
 	Sluice__V1__Command  cmd;
 	Sluice__V1__Rollback rb;
 	Sluice__V1__Promote  pr;
-	Sluice__V1__Reply   *rep = NULL;
-	Sluice__V1__Rollout *after = NULL;
+	Sluice__V1__Reply   *rep      = NULL;
+	Sluice__V1__Rollout *after    = NULL;
 	uint64_t             revision = 0;
 	int                  rv;
 
@@ -282,10 +282,10 @@ gk_decide_run(gk_core *c, const char *rollout)
 		if (ro != NULL && ro->st.gate.stage == p.stage) {
 			gk_gate_mark_decided(&ro->st.gate, p.d);
 			ro->st.decision_revision = revision;
-			ro->last.status = p.d == GK_DECIDE_PROMOTE
-			    ? GK_STATUS_PROMOTED
-			    : GK_STATUS_ROLLED_BACK;
-			ro->last.decision = GK_DECIDE_NONE;
+			ro->last.status          = p.d == GK_DECIDE_PROMOTE
+			             ? GK_STATUS_PROMOTED
+			             : GK_STATUS_ROLLED_BACK;
+			ro->last.decision        = GK_DECIDE_NONE;
 		}
 		if (after != NULL) {
 			// Apply the state flagd answered with at once; the

@@ -51,9 +51,11 @@ gk_report_metric(
     const Sluice__V1__MetricReport *r, const char *metric, double *vp)
 {
 	for (size_t i = 0; i < r->n_metrics; i++) {
-		const Sluice__V1__MetricReport__MetricsEntry *e = r->metrics[i];
+		const Sluice__V1__MetricReport__MetricsEntry *e =
+		    r->metrics[i];
 
-		if (e != NULL && e->key != NULL && strcmp(e->key, metric) == 0) {
+		if (e != NULL && e->key != NULL &&
+		    strcmp(e->key, metric) == 0) {
 			*vp = e->value;
 			return (true);
 		}
@@ -148,9 +150,9 @@ gk_aggregate(Sluice__V1__Aggregate a, const double *v, size_t n,
 		memcpy(scratch, v, n * sizeof(*v));
 		qsort(scratch, n, sizeof(*scratch), cmp_double);
 		*outp = percentile(scratch, n,
-		    a == SLUICE__V1__AGGREGATE__AGG_P50      ? 50u
+		    a == SLUICE__V1__AGGREGATE__AGG_P50       ? 50u
 		        : a == SLUICE__V1__AGGREGATE__AGG_P95 ? 95u
-		                                               : 99u);
+		                                              : 99u);
 		return (SLUICE_OK);
 	case SLUICE__V1__AGGREGATE__AGG_COUNT:
 	case SLUICE__V1__AGGREGATE__AGG_SUM:
@@ -191,14 +193,15 @@ gk_compare(Sluice__V1__CompareOp op, double value, double threshold)
 // metric), their aggregate, and pass / breach / pending.
 static void
 eval_condition(const Sluice__V1__Condition *c, uint32_t min_samples,
-    const gk_sample *s, size_t first, size_t n, double *vals,
-    double *scratch, gk_cond_result *cr)
+    const gk_sample *s, size_t first, size_t n, double *vals, double *scratch,
+    gk_cond_result *cr)
 {
 	size_t k = 0;
 	double v;
 
 	for (size_t i = first; i < n; i++) {
-		if (c->metric != NULL && gk_report_metric(s[i].r, c->metric, &v)) {
+		if (c->metric != NULL &&
+		    gk_report_metric(s[i].r, c->metric, &v)) {
 			vals[k++] = v;
 		}
 	}
@@ -215,10 +218,10 @@ eval_condition(const Sluice__V1__Condition *c, uint32_t min_samples,
 		cr->value  = NAN;
 		return;
 	}
-	cr->value = v;
-	cr->status =
-	    (isfinite(v) && gk_compare(c->op, v, c->threshold)) ? GK_COND_PASS
-	                                                         : GK_COND_BREACH;
+	cr->value  = v;
+	cr->status = (isfinite(v) && gk_compare(c->op, v, c->threshold))
+	    ? GK_COND_PASS
+	    : GK_COND_BREACH;
 }
 
 int
@@ -273,9 +276,9 @@ gk_gate_evaluate(const Sluice__V1__Gate *g, const gk_sample *s, size_t n,
 	}
 
 	if (st->decided != GK_DECIDE_NONE) {
-		out->status = st->decided == GK_DECIDE_PROMOTE
-		    ? GK_STATUS_PROMOTED
-		    : GK_STATUS_ROLLED_BACK;
+		out->status   = st->decided == GK_DECIDE_PROMOTE
+		      ? GK_STATUS_PROMOTED
+		      : GK_STATUS_ROLLED_BACK;
 		out->decision = GK_DECIDE_NONE;
 		return (SLUICE_OK);
 	}

@@ -103,11 +103,11 @@ typedef struct gk_eval {
 	gk_decision    decision;
 	size_t         n_cond;
 	gk_cond_result cond[GK_MAX_CONDITIONS];
-	size_t         first;       /* index of the window's oldest report */
-	size_t         window;      /* reports in the window */
-	int            deciding;    /* condition that failed, or -1 */
+	size_t         first;    /* index of the window's oldest report */
+	size_t         window;   /* reports in the window */
+	int            deciding; /* condition that failed, or -1 */
 	uint32_t       soak_reports;
-	uint64_t       soak_ms;     /* elapsed soak time */
+	uint64_t       soak_ms; /* elapsed soak time */
 } gk_eval;
 
 /* Clears st for stage entered at since_ms. */
@@ -117,8 +117,8 @@ void gk_gate_stage_reset(gk_gate_state *st, uint32_t stage, uint64_t since_ms);
  * Index of the first sample in the window at now_ms (samples sorted by
  * at_ms, oldest first); n when the window is empty.
  */
-size_t gk_gate_window(const Sluice__V1__Gate *g, const gk_sample *s,
-    size_t n, uint64_t now_ms);
+size_t gk_gate_window(
+    const Sluice__V1__Gate *g, const gk_sample *s, size_t n, uint64_t now_ms);
 
 /*
  * The aggregate of values[0..n) (newest last) into *outp. Sorts a copy

@@ -70,8 +70,8 @@ serve(nng_aio *aio, page p)
 		fprintf(f, "%s\n", ready ? "ready" : "not ready");
 		break;
 	case PAGE_STATUS:
-		fprintf(f, "sluice gatekeeper\nready: %s\n",
-		    ready ? "yes" : "no");
+		fprintf(
+		    f, "sluice gatekeeper\nready: %s\n", ready ? "yes" : "no");
 		pthread_mutex_lock(&c->mtx);
 		for (size_t i = 0; i < c->nro; i++) {
 			gk_ro *ro = c->ros[i];

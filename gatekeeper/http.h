@@ -11,8 +11,8 @@
 
 typedef struct gk_http gk_http;
 
-int  gk_http_open(gk_http **hp, gk_core *core, const char *url)
-     SLUICE_NODISCARD;
+int gk_http_open(
+    gk_http **hp, gk_core *core, const char *url) SLUICE_NODISCARD;
 void gk_http_close(gk_http *h); /* NULL is a no-op */
 
 #endif /* GK_HTTP_H */

@@ -21,7 +21,7 @@ int
 main(int argc, char **argv)
 {
 	gk_config  cfg;
-	gk_options o = { 0 };
+	gk_options o    = { 0 };
 	gk_core   *core = NULL;
 	gk_api    *api  = NULL;
 	gk_http   *http = NULL;
@@ -69,8 +69,9 @@ main(int argc, char **argv)
 		goto fail;
 	}
 	atomic_store(&core->m.ready, 1);
-	sl_log_notice("main.ready", "gatekeeper ready: api %s, flagd %s, data %s",
-	    cfg.api_url, cfg.flagd, cfg.data_dir);
+	sl_log_notice("main.ready",
+	    "gatekeeper ready: api %s, flagd %s, data %s", cfg.api_url,
+	    cfg.flagd, cfg.data_dir);
 
 	for (;;) {
 		if (sigwait(&set, &sig) != 0) {

@@ -161,10 +161,10 @@ gk_report_verify_msg(gk_keys *ks, const Sluice__V1__SignedReport *sr,
 		return (reject(whyp, GK_REJ_UNKNOWN_KEY));
 	}
 	if ((rv = sl_report_verify(sr, ki.pk, sizeof(ki.pk))) != SLUICE_OK) {
-		return (reject(whyp, rv == SLUICE_ETOOBIG ? GK_REJ_TOOBIG
-		                         : rv == SLUICE_ENOMEM
-		                         ? GK_REJ_INTERNAL
-		                         : GK_REJ_BAD_SIGNATURE));
+		return (reject(whyp,
+		    rv == SLUICE_ETOOBIG      ? GK_REJ_TOOBIG
+		        : rv == SLUICE_ENOMEM ? GK_REJ_INTERNAL
+		                              : GK_REJ_BAD_SIGNATURE));
 	}
 	if ((rv = sl_report_open(sr, &r)) != SLUICE_OK) {
 		return (reject(whyp,
@@ -191,7 +191,8 @@ gk_report_verify_msg(gk_keys *ks, const Sluice__V1__SignedReport *sr,
 		return (reject(whyp, GK_REJ_STALE_TIME));
 	}
 	for (size_t i = 0; i < r->n_metrics; i++) {
-		const Sluice__V1__MetricReport__MetricsEntry *e = r->metrics[i];
+		const Sluice__V1__MetricReport__MetricsEntry *e =
+		    r->metrics[i];
 
 		if (e == NULL || e->key == NULL || e->key[0] == '\0' ||
 		    !isfinite(e->value)) {
@@ -306,7 +307,7 @@ replay_find(const gk_replay *t, const char *name, size_t len, bool *foundp)
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int    c   = name_cmp(t->v[mid].name, t->v[mid].len, name, len);
+		int    c = name_cmp(t->v[mid].name, t->v[mid].len, name, len);
 
 		if (c == 0) {
 			*foundp = true;

@@ -18,18 +18,18 @@
 
 #include "sl.h"
 
-#define GK_REJECTS(X)                                    \
-	X(NONE, "none", OK)                              \
-	X(TOOBIG, "too_big", ETOOBIG)                    \
-	X(MALFORMED, "malformed", EPROTO)                \
-	X(UNKNOWN_KEY, "unknown_key", EUNKNOWNKEY)       \
-	X(BAD_SIGNATURE, "bad_signature", EBADSIG)       \
-	X(ROLE, "role", EPERM)                           \
-	X(SCOPE, "scope", EPERM)                         \
-	X(STALE_TIME, "stale_time", EEXPIRED)            \
-	X(BAD_METRIC, "bad_metric", EINVAL)              \
-	X(REPLAY, "replay", EREPLAY)                     \
-	X(UNKNOWN_ROLLOUT, "unknown_rollout", ENOENT)    \
+#define GK_REJECTS(X)                                 \
+	X(NONE, "none", OK)                           \
+	X(TOOBIG, "too_big", ETOOBIG)                 \
+	X(MALFORMED, "malformed", EPROTO)             \
+	X(UNKNOWN_KEY, "unknown_key", EUNKNOWNKEY)    \
+	X(BAD_SIGNATURE, "bad_signature", EBADSIG)    \
+	X(ROLE, "role", EPERM)                        \
+	X(SCOPE, "scope", EPERM)                      \
+	X(STALE_TIME, "stale_time", EEXPIRED)         \
+	X(BAD_METRIC, "bad_metric", EINVAL)           \
+	X(REPLAY, "replay", EREPLAY)                  \
+	X(UNKNOWN_ROLLOUT, "unknown_rollout", ENOENT) \
 	X(INTERNAL, "internal", EINTERNAL)
 
 typedef enum gk_reject {
@@ -84,9 +84,8 @@ typedef struct gk_verified {
  * gk_verified_clear). Otherwise *whyp says why and nothing is allocated:
  * the return value is gk_reject_code(*whyp).
  */
-int gk_report_verify(gk_keys *ks, const void *buf, size_t len,
-    uint64_t now_ms, uint64_t skew_ms, gk_verified *out,
-    gk_reject *whyp) SLUICE_NODISCARD;
+int gk_report_verify(gk_keys *ks, const void *buf, size_t len, uint64_t now_ms,
+    uint64_t skew_ms, gk_verified *out, gk_reject *whyp) SLUICE_NODISCARD;
 
 /* As gk_report_verify, on an envelope already decoded (borrowed). */
 int gk_report_verify_msg(gk_keys *ks, const Sluice__V1__SignedReport *sr,

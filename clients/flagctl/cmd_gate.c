@@ -31,8 +31,8 @@ static const char gate_usage[] =
     "                           [--stage STAGE] [--seq N] [--run ID]\n"
     "                           [--unit UNIT]... --key FILE [--json]\n"
     "\n"
-    "Asks gatekeeper (--gatekeeper URL, SLUICE_GATEKEEPER, default\n" GK_DEFAULT
-    ")\n"
+    "Asks gatekeeper (--gatekeeper URL, SLUICE_GATEKEEPER, "
+    "default\n" GK_DEFAULT ")\n"
     "about gates: 'status' shows each condition's aggregate, threshold,\n"
     "samples and state; 'evidence' the signed reports behind the decision\n"
     "written at REVISION (the digest is recomputed and compared);\n"
@@ -93,8 +93,8 @@ gk_call(ctl *c, const char *url, Sluice__V1__GkRequest *req,
 	} else if ((rv = nng_recv(s, &rbuf, &n, NNG_FLAG_ALLOC)) != 0) {
 		rv = rv == NNG_ETIMEDOUT ? SLUICE_ETIMEDOUT : SLUICE_EUNAVAIL;
 	} else {
-		rv = sl_unpack(&sluice__v1__gk_reply__descriptor, rbuf, n,
-		    64u << 20, &m);
+		rv = sl_unpack(
+		    &sluice__v1__gk_reply__descriptor, rbuf, n, 64u << 20, &m);
 		if (rv == SLUICE_OK) {
 			*repp = (Sluice__V1__GkReply *) m;
 		}
@@ -114,8 +114,8 @@ gk_fail(ctl *c, int rv, Sluice__V1__GkReply *rep)
 {
 	int ex;
 
-	if (rep != NULL && rep->result_case ==
-	        SLUICE__V1__GK_REPLY__RESULT_ERROR) {
+	if (rep != NULL &&
+	    rep->result_case == SLUICE__V1__GK_REPLY__RESULT_ERROR) {
 		ex = ctl_fail(c, "%s (%s)", rep->error->message,
 		    sluice_errname((int) rep->error->code));
 	} else if (c->errmsg[0] != '\0') {
@@ -168,8 +168,8 @@ print_gate(const Sluice__V1__GateStatus *g)
 
 	printf("%s  stage %s  gate %s  window %u  soak %u reports %llu s  "
 	       "counted %llu  other-stage %llu",
-	    g->rollout, g->stage, g->state, g->window_reports,
-	    g->soak_reports, (unsigned long long) (g->soak_ms / 1000),
+	    g->rollout, g->stage, g->state, g->window_reports, g->soak_reports,
+	    (unsigned long long) (g->soak_ms / 1000),
 	    (unsigned long long) g->counted, (unsigned long long) g->recorded);
 	if (g->decision_revision != 0) {
 		printf("  decided at revision %llu",
@@ -194,10 +194,10 @@ print_gate(const Sluice__V1__GateStatus *g)
 static int
 gate_status(ctl *c, const gate_args *a, const char *rollout)
 {
-	Sluice__V1__GkRequest    req;
+	Sluice__V1__GkRequest       req;
 	Sluice__V1__GateStatusQuery q;
-	Sluice__V1__GkReply     *rep = NULL;
-	int                      rv;
+	Sluice__V1__GkReply        *rep = NULL;
+	int                         rv;
 
 	sluice__v1__gk_request__init(&req);
 	sluice__v1__gate_status_query__init(&q);
@@ -227,16 +227,16 @@ gate_status(ctl *c, const gate_args *a, const char *rollout)
 static int
 gate_evidence(ctl *c, const gate_args *a, const char *rollout, uint64_t rev)
 {
-	Sluice__V1__GkRequest   req;
+	Sluice__V1__GkRequest     req;
 	Sluice__V1__EvidenceQuery q;
-	Sluice__V1__GkReply    *rep = NULL;
-	Sluice__V1__Evidence   *ev;
-	crypto_generichash_state hs;
-	uint8_t                  digest[SL_HASH_BYTES];
-	char                     hex[2 * SL_HASH_BYTES + 1];
-	bool                     match;
-	json_t                  *arr;
-	int                      rv;
+	Sluice__V1__GkReply      *rep = NULL;
+	Sluice__V1__Evidence     *ev;
+	crypto_generichash_state  hs;
+	uint8_t                   digest[SL_HASH_BYTES];
+	char                      hex[2 * SL_HASH_BYTES + 1];
+	bool                      match;
+	json_t                   *arr;
+	int                       rv;
 
 	sluice__v1__gk_request__init(&req);
 	sluice__v1__evidence_query__init(&q);
@@ -279,10 +279,12 @@ gate_evidence(ctl *c, const gate_args *a, const char *rollout, uint64_t rev)
 			    json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:o}",
 			        "key", ev->reports[i]->key_id, "job", r->job,
 			        "run_id", r->run_id, "stage", r->stage,
-			        "sequence", (json_int_t) r->sequence, "time_ms",
-			        (json_int_t) r->time_ms, "metrics", mets));
+			        "sequence", (json_int_t) r->sequence,
+			        "time_ms", (json_int_t) r->time_ms, "metrics",
+			        mets));
 		} else {
-			char *ms = json_dumps(mets, JSON_COMPACT | JSON_SORT_KEYS);
+			char *ms =
+			    json_dumps(mets, JSON_COMPACT | JSON_SORT_KEYS);
 			printf("  key %s job %s run %s seq %llu stage %s %s\n",
 			    ev->reports[i]->key_id, r->job, r->run_id,
 			    (unsigned long long) r->sequence, r->stage,
@@ -300,8 +302,8 @@ gate_evidence(ctl *c, const gate_args *a, const char *rollout, uint64_t rev)
 	if (c->json) {
 		rv = ctl_json_print(json_pack(
 		    "{s:s, s:I, s:s, s:s, s:s, s:b, s:I, s:o}", "rollout",
-		    ev->rollout, "revision", (json_int_t) ev->revision, "action",
-		    ev->action, "reason", ev->reason, "digest", hex,
+		    ev->rollout, "revision", (json_int_t) ev->revision,
+		    "action", ev->action, "reason", ev->reason, "digest", hex,
 		    "digest_ok", match, "time_ms", (json_int_t) ev->time_ms,
 		    "reports", arr));
 	} else {
@@ -309,8 +311,8 @@ gate_evidence(ctl *c, const gate_args *a, const char *rollout, uint64_t rev)
 		printf("%s revision %llu: %s\nreason: %s\ndigest: %s (%s)\n"
 		       "reports: %zu (listed above)\n",
 		    ev->rollout, (unsigned long long) ev->revision, ev->action,
-		    ev->reason, hex, match ? "matches the reports" : "MISMATCH",
-		    ev->n_reports);
+		    ev->reason, hex,
+		    match ? "matches the reports" : "MISMATCH", ev->n_reports);
 	}
 	sluice__v1__gk_reply__free_unpacked(rep, NULL);
 	if (!match) {
@@ -341,8 +343,8 @@ gate_report(ctl *c, const gate_args *a, const char *rollout)
 	// The stage, when not given, is the one flagd says now.
 	if ((rv = sluice_client_open(&cl, a->stage ? "" : c->server, &o)) !=
 	    SLUICE_OK) {
-		return (ctl_fail(c, "cannot open a client: %s",
-		    sluice_strerror(rv)));
+		return (ctl_fail(
+		    c, "cannot open a client: %s", sluice_strerror(rv)));
 	}
 	memset(&r, 0, sizeof(r));
 	r.rollout   = rollout;
@@ -358,22 +360,24 @@ gate_report(ctl *c, const gate_args *a, const char *rollout)
 	rv = sluice_report(cl, &r, &v);
 	sluice_client_close(cl);
 	if (rv != SLUICE_OK) {
-		return (ctl_fail(c, "report not sent: %s", sluice_strerror(rv)));
+		return (
+		    ctl_fail(c, "report not sent: %s", sluice_strerror(rv)));
 	}
 	if (c->json) {
 		rv = ctl_json_print(json_pack(
 		    "{s:b, s:b, s:i, s:s, s:s, s:s, s:I, s:I}", "accepted",
 		    v.accepted, "counted", v.counted, "code", v.code, "reason",
 		    v.reason, "gate", v.gate, "stage", v.stage,
-		    "window_reports", (json_int_t) v.window_reports, "sequence",
-		    (json_int_t) v.sequence));
+		    "window_reports", (json_int_t) v.window_reports,
+		    "sequence", (json_int_t) v.sequence));
 	} else if (v.accepted) {
 		printf("accepted%s: gate %s at stage %s, %u reports in the "
 		       "window\n",
 		    v.counted ? "" : " (other stage: recorded, not counted)",
 		    v.gate, v.stage, v.window_reports);
 	} else {
-		printf("rejected: %s (%s)\n", v.reason, sluice_errname(v.code));
+		printf(
+		    "rejected: %s (%s)\n", v.reason, sluice_errname(v.code));
 	}
 	if (rv == SLUICE_OK && !v.accepted) {
 		return (CTL_EXIT_FAIL);
@@ -409,11 +413,12 @@ ctl_cmd_gate(ctl *c, int argc, char **argv)
 
 	memset(&a, 0, sizeof(a));
 	a.gk     = getenv("SLUICE_GATEKEEPER") ? getenv("SLUICE_GATEKEEPER")
-	                                        : GK_DEFAULT;
+	                                       : GK_DEFAULT;
 	c->usage = gate_usage;
 	if (argc < 2 || argv[1][0] == '-') {
-		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
-		                     strcmp(argv[1], "-h") == 0)) {
+		if (argc >= 2 &&
+		    (strcmp(argv[1], "--help") == 0 ||
+		        strcmp(argv[1], "-h") == 0)) {
 			fputs(gate_usage, stdout);
 			return (CTL_EXIT_OK);
 		}
@@ -450,19 +455,20 @@ ctl_cmd_gate(ctl *c, int argc, char **argv)
 			}
 			break;
 		case OPT_METRIC:
-			eq = strchr(optarg, '=');
+			eq    = strchr(optarg, '=');
 			errno = 0;
 			d     = eq ? strtod(eq + 1, &end) : 0;
 			if (eq == NULL || eq == optarg || errno != 0 ||
 			    end == eq + 1 || *end != '\0' ||
 			    a.n_metrics >= MAX_METRICS) {
-				ex = ctl_usage(c, "bad --metric \"%s\" (want "
-				                  "NAME=NUMBER)",
+				ex = ctl_usage(c,
+				    "bad --metric \"%s\" (want "
+				    "NAME=NUMBER)",
 				    optarg);
 				break;
 			}
-			a.names[a.n_metrics] = strndup(optarg,
-			    (size_t) (eq - optarg));
+			a.names[a.n_metrics] =
+			    strndup(optarg, (size_t) (eq - optarg));
 			a.metrics[a.n_metrics].name  = a.names[a.n_metrics];
 			a.metrics[a.n_metrics].value = d;
 			a.n_metrics++;
@@ -485,8 +491,8 @@ ctl_cmd_gate(ctl *c, int argc, char **argv)
 	} else if (strcmp(sub, "evidence") == 0) {
 		uint64_t rev;
 		c->verb = "gate evidence";
-		if ((ex = ctl_operands(c, argc, argv, 2, 2,
-		         "ROLLOUT REVISION")) < 0) {
+		if ((ex = ctl_operands(
+		         c, argc, argv, 2, 2, "ROLLOUT REVISION")) < 0) {
 			if (ctl_parse_u64(argv[optind + 1], &rev) !=
 			    SLUICE_OK) {
 				ex = ctl_usage(c, "bad revision \"%s\"",

@@ -382,7 +382,6 @@ SLUICE_API bool sluice_view_rolled_back(sluice_view *v);
 /** Releases the view and its snapshot. NULL is a no-op. */
 SLUICE_API void sluice_view_close(sluice_view *v);
 
-
 /* ==================================================================
  * Metric reports to gatekeeper
  * ==================================================================
@@ -401,12 +400,12 @@ typedef struct sluice_metric {
 
 /** A batch's report. Strings are borrowed for the call. */
 typedef struct sluice_report {
-	const char          *rollout;
+	const char *rollout;
 	/** Stage the batch ran at; NULL = the stage the client evaluates
 	 *  the rollout at now. */
-	const char          *stage;
-	const char          *job;    /** the job's name; replay is per job */
-	const char          *run_id; /** NULL = "" */
+	const char *stage;
+	const char *job;    /** the job's name; replay is per job */
+	const char *run_id; /** NULL = "" */
 	/** Strictly increasing per (key, job); 0 = the client picks one
 	 *  (microseconds of the wall clock, kept increasing). */
 	uint64_t             sequence;
@@ -419,13 +418,13 @@ typedef struct sluice_report {
 
 /** gatekeeper's answer. */
 typedef struct sluice_verdict {
-	bool     accepted;
-	bool     counted;     /* for the rollout's current stage */
-	int      code;        /* SLUICE_E* of a rejection; 0 = accepted */
-	char     reason[32];  /* rejection reason ("replay", ...); "" */
-	char     gate[16];    /* gate state: pending passing breaching
-	                         failing inconclusive promoted rolled_back
-	                         none; "" when unknown */
+	bool accepted;
+	bool counted;    /* for the rollout's current stage */
+	int  code;       /* SLUICE_E* of a rejection; 0 = accepted */
+	char reason[32]; /* rejection reason ("replay", ...); "" */
+	char gate[16];   /* gate state: pending passing breaching
+	                    failing inconclusive promoted rolled_back
+	                    none; "" when unknown */
 	char     stage[SLUICE_MAX_NAME]; /* the stage gatekeeper sees */
 	uint32_t window_reports;
 	uint64_t sequence; /* the sequence sent */

@@ -54,13 +54,13 @@ sl_reporter_open(sl_reporter **rp, const char *url, const char *key_file,
 		goto fail;
 	}
 	r->open = true;
-	(void) nng_socket_set_ms(r->sock, NNG_OPT_RECVTIMEO,
-	    (nng_duration) r->timeout_ms);
-	(void) nng_socket_set_ms(r->sock, NNG_OPT_SENDTIMEO,
-	    (nng_duration) r->timeout_ms);
+	(void) nng_socket_set_ms(
+	    r->sock, NNG_OPT_RECVTIMEO, (nng_duration) r->timeout_ms);
+	(void) nng_socket_set_ms(
+	    r->sock, NNG_OPT_SENDTIMEO, (nng_duration) r->timeout_ms);
 	// A resend would be refused as a replay: never resend on our own.
-	(void) nng_socket_set_ms(r->sock, NNG_OPT_REQ_RESENDTIME,
-	    NNG_DURATION_INFINITE);
+	(void) nng_socket_set_ms(
+	    r->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	(void) nng_socket_set_size(r->sock, NNG_OPT_RECVMAXSZ, 4u << 20);
 	if (nng_dial(r->sock, url, NULL, NNG_FLAG_NONBLOCK) != 0) {
 		rv = SLUICE_EINVAL;
@@ -100,7 +100,8 @@ call_locked(sl_reporter *r, const void *req, size_t len, uint8_t **replyp,
 		return (SLUICE_EUNAVAIL);
 	}
 	if ((rv = nng_recv(r->sock, &buf, &n, NNG_FLAG_ALLOC)) != 0) {
-		return (rv == NNG_ETIMEDOUT ? SLUICE_ETIMEDOUT : SLUICE_EUNAVAIL);
+		return (
+		    rv == NNG_ETIMEDOUT ? SLUICE_ETIMEDOUT : SLUICE_EUNAVAIL);
 	}
 	if ((*replyp = malloc(n + 1)) == NULL) {
 		nng_free(buf, n);
@@ -113,8 +114,8 @@ call_locked(sl_reporter *r, const void *req, size_t len, uint8_t **replyp,
 }
 
 int
-sl_reporter_call(sl_reporter *r, const void *req, size_t len,
-    uint8_t **replyp, size_t *replylenp)
+sl_reporter_call(sl_reporter *r, const void *req, size_t len, uint8_t **replyp,
+    size_t *replylenp)
 {
 	int rv;
 
@@ -188,8 +189,8 @@ sluice_report_send(
 	}
 	sluice__v1__metric_report__init(&mr);
 	mr.rollout = (char *) (uintptr_t) rep->rollout;
-	mr.stage   = rep->stage != NULL ? (char *) (uintptr_t) rep->stage
-	                                : stage;
+	mr.stage =
+	    rep->stage != NULL ? (char *) (uintptr_t) rep->stage : stage;
 	mr.job     = (char *) (uintptr_t) rep->job;
 	mr.run_id  = (char *) (uintptr_t) (rep->run_id ? rep->run_id : "");
 	mr.time_ms = rep->time_ms ? rep->time_ms : sl_now_ms();
@@ -222,13 +223,13 @@ sluice_report_send(
 	}
 	sluice__v1__gk_request__init(&req);
 	sluice__v1__header__init(&h);
-	h.api_version  = SL_API_VERSION;
-	h.request_id   = ++r->request_id;
-	h.deadline_ms  = r->timeout_ms;
-	req.header     = &h;
-	req.op_case    = SLUICE__V1__GK_REQUEST__OP_REPORT;
-	req.report     = &sr;
-	rv             = sl_pack(&req.base, &buf, &len);
+	h.api_version = SL_API_VERSION;
+	h.request_id  = ++r->request_id;
+	h.deadline_ms = r->timeout_ms;
+	req.header    = &h;
+	req.op_case   = SLUICE__V1__GK_REQUEST__OP_REPORT;
+	req.report    = &sr;
+	rv            = sl_pack(&req.base, &buf, &len);
 	sl_signed_report_clear(&sr);
 	if (rv != SLUICE_OK) {
 		goto out;

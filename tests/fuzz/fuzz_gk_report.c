@@ -17,12 +17,12 @@
 static gk_keys *
 fuzz_keys(void)
 {
-	static gk_keys *ks;
-	Sluice__V1__KeyList  l;
-	Sluice__V1__Key      k, *kp[1] = { &k };
-	ProtobufCMessage    *m;
-	uint8_t             *buf;
-	size_t               len;
+	static gk_keys     *ks;
+	Sluice__V1__KeyList l;
+	Sluice__V1__Key     k, *kp[1] = { &k };
+	ProtobufCMessage   *m;
+	uint8_t            *buf;
+	size_t              len;
 
 	if (ks != NULL) {
 		return (ks);
@@ -81,8 +81,8 @@ evaluate(const Sluice__V1__MetricReport *r)
 	g.deadline_seconds     = 1;
 	gk_gate_stage_reset(&st, 0, 0);
 	for (size_t n = 0; n <= 2; n++) {
-		if (gk_gate_evaluate(&g, s, n, &st, 2500, n > 0, scratch, &ev) !=
-		    SLUICE_OK) {
+		if (gk_gate_evaluate(&g, s, n, &st, 2500, n > 0, scratch,
+		        &ev) != SLUICE_OK) {
 			abort();
 		}
 	}

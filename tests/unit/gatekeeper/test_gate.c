@@ -43,11 +43,11 @@ static const agg_case agg_cases[] = {
 	{ SLUICE__V1__AGGREGATE__AGG_P50, { 4, 1, 3, 2 }, 4, 2, 0 },
 	{ SLUICE__V1__AGGREGATE__AGG_P50, { 5, 1, 3 }, 3, 3, 0 },
 	{ SLUICE__V1__AGGREGATE__AGG_P50, { 42 }, 1, 42, 0 },
-	{ SLUICE__V1__AGGREGATE__AGG_P95, { 10, 9, 8, 7, 6, 5, 4, 3, 2, 1 }, 10,
-	    10, 0 },
+	{ SLUICE__V1__AGGREGATE__AGG_P95, { 10, 9, 8, 7, 6, 5, 4, 3, 2, 1 },
+	    10, 10, 0 },
 	{ SLUICE__V1__AGGREGATE__AGG_P95, { 1, 2 }, 2, 2, 0 },
-	{ SLUICE__V1__AGGREGATE__AGG_P99, { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 },
-	    11, 11, 0 },
+	{ SLUICE__V1__AGGREGATE__AGG_P99,
+	    { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 }, 11, 11, 0 },
 	{ SLUICE__V1__AGGREGATE__AGG_P99, { 3 }, 1, 3, 0 },
 	{ SLUICE__V1__AGGREGATE__AGG_MEAN, { 0 }, 0, 0, SLUICE_EINVAL },
 	{ SLUICE__V1__AGGREGATE__AGG_P95, { 0 }, 0, 0, SLUICE_EINVAL },
@@ -95,8 +95,8 @@ test_gate_percentile_nearest_rank(void **state)
 	for (int i = 0; i < 20; i++) {
 		v[i] = i + 1;
 	}
-	assert_int_equal(gk_aggregate(SLUICE__V1__AGGREGATE__AGG_P95, v, 20,
-	                     scratch, &out),
+	assert_int_equal(
+	    gk_aggregate(SLUICE__V1__AGGREGATE__AGG_P95, v, 20, scratch, &out),
 	    SLUICE_OK);
 	assert_true(out == 19);
 	assert_true(v[0] == 1); // the input is not sorted in place
@@ -149,8 +149,8 @@ test_gate_compare_ops(void **state)
 
 // Reports with up to two metrics, "m" and "x".
 typedef struct rep {
-	Sluice__V1__MetricReport               r;
-	Sluice__V1__MetricReport__MetricsEntry e[2];
+	Sluice__V1__MetricReport                r;
+	Sluice__V1__MetricReport__MetricsEntry  e[2];
 	Sluice__V1__MetricReport__MetricsEntry *ep[2];
 } rep;
 
@@ -161,9 +161,9 @@ rep_make(rep *p, double m, double x)
 	p->r.metrics = p->ep;
 	if (m != NA) {
 		sluice__v1__metric_report__metrics_entry__init(&p->e[0]);
-		p->e[0].key                  = (char *) (uintptr_t) "m";
-		p->e[0].value                = m;
-		p->ep[p->r.n_metrics++]      = &p->e[0];
+		p->e[0].key             = (char *) (uintptr_t) "m";
+		p->e[0].value           = m;
+		p->ep[p->r.n_metrics++] = &p->e[0];
 	}
 	if (x != NA) {
 		sluice__v1__metric_report__metrics_entry__init(&p->e[1]);
@@ -214,127 +214,198 @@ typedef struct scenario {
 #define LAST SLUICE__V1__AGGREGATE__AGG_LAST
 #define LT SLUICE__V1__COMPARE_OP__OP_LT
 #define GE SLUICE__V1__COMPARE_OP__OP_GE
-#define R(t, v) { t, false, v, NA, 0, 0 }
+#define R(t, v)                       \
+	{                             \
+		t, false, v, NA, 0, 0 \
+	}
 
 static const scenario scenarios[] = {
-	{ .name = "min samples: pending until 3, then passing",
-	    .agg = MEAN, .op = LT, .t = 0.5, .min_samples = 3,
-	    .steps = { { 1, false, 0.1, NA, P, D0 }, { 2, false, 0.1, NA, P, D0 },
-	        { 3, false, 0.1, NA, OK, D0 } },
-	    .n = 3 },
-	{ .name = "one breach fails at once without damping",
-	    .agg = MAX, .op = LT, .t = 1,
+	{ .name          = "min samples: pending until 3, then passing",
+	    .agg         = MEAN,
+	    .op          = LT,
+	    .t           = 0.5,
+	    .min_samples = 3,
+	    .steps       = { { 1, false, 0.1, NA, P, D0 },
+	              { 2, false, 0.1, NA, P, D0 }, { 3, false, 0.1, NA, OK, D0 } },
+	    .n           = 3 },
+	{ .name    = "one breach fails at once without damping",
+	    .agg   = MAX,
+	    .op    = LT,
+	    .t     = 1,
 	    .steps = { { 1, false, 0.5, NA, OK, D0 },
 	        { 2, false, 2, NA, F, RB } },
-	    .n = 2 },
-	{ .name = "consecutive failures 2: one noisy batch only breaches",
-	    .agg = LAST, .op = LT, .t = 1, .consecutive = 2,
-	    .steps = { { 1, false, 5, NA, BR, D0 }, { 2, false, 0, NA, OK, D0 },
-	        { 3, false, 5, NA, BR, D0 }, { 4, false, 5, NA, F, RB } },
-	    .n = 4 },
-	{ .name = "ticks never move the failure streak",
-	    .agg = LAST, .op = LT, .t = 1, .consecutive = 2,
+	    .n     = 2 },
+	{ .name  = "consecutive failures 2: one noisy batch only breaches",
+	    .agg = LAST,
+	    .op  = LT,
+	    .t   = 1,
+	    .consecutive = 2,
+	    .steps       = { { 1, false, 5, NA, BR, D0 },
+	              { 2, false, 0, NA, OK, D0 }, { 3, false, 5, NA, BR, D0 },
+	              { 4, false, 5, NA, F, RB } },
+	    .n           = 4 },
+	{ .name          = "ticks never move the failure streak",
+	    .agg         = LAST,
+	    .op          = LT,
+	    .t           = 1,
+	    .consecutive = 2,
 	    .steps = { { 1, false, 5, NA, BR, D0 }, { 2, true, 0, NA, BR, D0 },
 	        { 3, true, 0, NA, BR, D0 }, { 4, false, 5, NA, F, RB } },
-	    .n = 4 },
-	{ .name = "window by count: the bad report ages out",
-	    .agg = MAX, .op = LT, .t = 1, .window_reports = 2,
-	    .consecutive = 3,
-	    .steps = { { 1, false, 5, NA, BR, D0 }, { 2, false, 0, NA, BR, D0 },
-	        { 3, false, 0, NA, OK, D0 } },
-	    .n = 3 },
-	{ .name = "window by count: mean over the newest 3",
-	    .agg = MEAN, .op = LT, .t = 2, .window_reports = 3,
-	    .consecutive = 9,
-	    .steps = { { 1, false, 9, NA, BR, D0 }, { 2, false, 1, NA, BR, D0 },
-	        { 3, false, 1, NA, BR, D0 }, { 4, false, 1, NA, OK, D0 } },
-	    .n = 4 },
-	{ .name = "window by time: 10 s, reports age out, pending again",
-	    .agg = MAX, .op = LT, .t = 1, .window_seconds = 10,
-	    .consecutive = 5,
-	    .steps = { { 1000, false, 5, NA, BR, D0 },
-	        { 5000, false, 0, NA, BR, D0 },
-	        { 11000, true, 0, NA, OK, D0 }, // the 5 left the window
-	        { 15001, true, 0, NA, P, D0 } }, // both left
-	    .n = 4 },
-	{ .name = "count aggregate over a time window",
-	    .agg = COUNT, .op = GE, .t = 2, .window_seconds = 10,
-	    .steps = { { 1000, false, 1, NA, F, RB } },
-	    .n = 1 },
-	{ .name = "missing metric does not count for that condition",
-	    .agg = MEAN, .op = LT, .t = 1, .min_samples = 2,
-	    .steps = { { 1, false, 0.5, NA, P, D0 }, { 2, false, NA, 7, P, D0 },
-	        { 3, false, 0.5, NA, OK, D0 } },
-	    .n = 3 },
-	{ .name = "second condition breaches, the first is fine",
-	    .agg = MEAN, .op = LT, .t = 1, .x_cond = true,
-	    .steps = { { 1, false, 0.5, 1, OK, D0 },
-	        { 2, false, 0.5, 500, F, RB } },
-	    .n = 2 },
-	{ .name = "second condition pending keeps the gate pending",
-	    .agg = MEAN, .op = LT, .t = 1, .x_cond = true,
-	    .steps = { { 1, false, 0.5, NA, P, D0 },
-	        { 2, false, 0.5, 1, OK, D0 } },
-	    .n = 2 },
-	{ .name = "soak by reports: promote after 3 passing reports",
-	    .agg = MEAN, .op = LT, .t = 1, .soak_reports = 3,
+	    .n     = 4 },
+	{ .name             = "window by count: the bad report ages out",
+	    .agg            = MAX,
+	    .op             = LT,
+	    .t              = 1,
+	    .window_reports = 2,
+	    .consecutive    = 3,
+	    .steps          = { { 1, false, 5, NA, BR, D0 },
+	                 { 2, false, 0, NA, BR, D0 }, { 3, false, 0, NA, OK, D0 } },
+	    .n              = 3 },
+	{ .name             = "window by count: mean over the newest 3",
+	    .agg            = MEAN,
+	    .op             = LT,
+	    .t              = 2,
+	    .window_reports = 3,
+	    .consecutive    = 9,
+	    .steps          = { { 1, false, 9, NA, BR, D0 },
+	                 { 2, false, 1, NA, BR, D0 }, { 3, false, 1, NA, BR, D0 },
+	                 { 4, false, 1, NA, OK, D0 } },
+	    .n              = 4 },
+	{ .name  = "window by time: 10 s, reports age out, pending again",
+	    .agg = MAX,
+	    .op  = LT,
+	    .t   = 1,
+	    .window_seconds = 10,
+	    .consecutive    = 5,
+	    .steps          = { { 1000, false, 5, NA, BR, D0 },
+	                 { 5000, false, 0, NA, BR, D0 },
+	                 { 11000, true, 0, NA, OK, D0 }, // the 5 left the window
+	                 { 15001, true, 0, NA, P, D0 } }, // both left
+	    .n              = 4 },
+	{ .name             = "count aggregate over a time window",
+	    .agg            = COUNT,
+	    .op             = GE,
+	    .t              = 2,
+	    .window_seconds = 10,
+	    .steps          = { { 1000, false, 1, NA, F, RB } },
+	    .n              = 1 },
+	{ .name          = "missing metric does not count for that condition",
+	    .agg         = MEAN,
+	    .op          = LT,
+	    .t           = 1,
+	    .min_samples = 2,
+	    .steps       = { { 1, false, 0.5, NA, P, D0 },
+	              { 2, false, NA, 7, P, D0 }, { 3, false, 0.5, NA, OK, D0 } },
+	    .n           = 3 },
+	{ .name     = "second condition breaches, the first is fine",
+	    .agg    = MEAN,
+	    .op     = LT,
+	    .t      = 1,
+	    .x_cond = true,
+	    .steps  = { { 1, false, 0.5, 1, OK, D0 },
+	         { 2, false, 0.5, 500, F, RB } },
+	    .n      = 2 },
+	{ .name     = "second condition pending keeps the gate pending",
+	    .agg    = MEAN,
+	    .op     = LT,
+	    .t      = 1,
+	    .x_cond = true,
+	    .steps  = { { 1, false, 0.5, NA, P, D0 },
+	         { 2, false, 0.5, 1, OK, D0 } },
+	    .n      = 2 },
+	{ .name           = "soak by reports: promote after 3 passing reports",
+	    .agg          = MEAN,
+	    .op           = LT,
+	    .t            = 1,
+	    .soak_reports = 3,
 	    .auto_promote = true,
-	    .steps = { { 1, false, 0, NA, OK, D0 }, { 2, false, 0, NA, OK, D0 },
-	        { 3, false, 0, NA, OK, UP } },
-	    .n = 3 },
-	{ .name = "soak restarts after a breach",
-	    .agg = LAST, .op = LT, .t = 1, .soak_reports = 2,
-	    .consecutive = 2, .auto_promote = true,
-	    .steps = { { 1, false, 0, NA, OK, D0 }, { 2, false, 5, NA, BR, D0 },
-	        { 3, false, 0, NA, OK, D0 }, { 4, false, 0, NA, OK, UP } },
-	    .n = 4 },
-	{ .name = "soak by time: promote on a tick once 60 s passed",
-	    .agg = MEAN, .op = LT, .t = 1, .soak_seconds = 60,
+	    .steps        = { { 1, false, 0, NA, OK, D0 },
+	               { 2, false, 0, NA, OK, D0 }, { 3, false, 0, NA, OK, UP } },
+	    .n            = 3 },
+	{ .name           = "soak restarts after a breach",
+	    .agg          = LAST,
+	    .op           = LT,
+	    .t            = 1,
+	    .soak_reports = 2,
+	    .consecutive  = 2,
 	    .auto_promote = true,
-	    .steps = { { 1000, false, 0, NA, OK, D0 },
-	        { 60999, true, 0, NA, OK, D0 },
-	        { 61000, true, 0, NA, OK, UP } },
-	    .n = 3 },
-	{ .name = "soak needs both reports and seconds when both are set",
-	    .agg = MEAN, .op = LT, .t = 1, .soak_reports = 2,
-	    .soak_seconds = 10, .auto_promote = true,
-	    .steps = { { 0, false, 0, NA, OK, D0 },
-	        { 20000, true, 0, NA, OK, D0 },
-	        { 20001, false, 0, NA, OK, UP } },
-	    .n = 3 },
-	{ .name = "no auto_promote: passing forever, never promotes",
-	    .agg = MEAN, .op = LT, .t = 1, .soak_reports = 1,
-	    .steps = { { 1, false, 0, NA, OK, D0 }, { 2, false, 0, NA, OK, D0 } },
-	    .n = 2 },
-	{ .name = "deadline with hold: inconclusive, no decision",
-	    .agg = MEAN, .op = LT, .t = 1, .min_samples = 5, .deadline = 60,
-	    .steps = { { 1000, false, 0, NA, P, D0 },
-	        { 59999, true, 0, NA, P, D0 },
-	        { 60000, true, 0, NA, INC, D0 } },
-	    .n = 3 },
-	{ .name = "deadline with rollback: inconclusive rolls back",
-	    .agg = MEAN, .op = LT, .t = 1, .min_samples = 5, .deadline = 60,
-	    .inconclusive_rollback = true,
-	    .steps = { { 60000, true, 0, NA, INC, RB } },
-	    .n = 1 },
-	{ .name = "deadline does not touch a gate with enough samples",
-	    .agg = MEAN, .op = LT, .t = 1, .min_samples = 1, .deadline = 60,
-	    .inconclusive_rollback = true,
-	    .steps = { { 1000, false, 0, NA, OK, D0 },
-	        { 90000, true, 0, NA, OK, D0 } },
-	    .n = 2 },
-	{ .name = "failing beats soak",
-	    .agg = LAST, .op = LT, .t = 1, .auto_promote = true,
+	    .steps        = { { 1, false, 0, NA, OK, D0 },
+	               { 2, false, 5, NA, BR, D0 }, { 3, false, 0, NA, OK, D0 },
+	               { 4, false, 0, NA, OK, UP } },
+	    .n            = 4 },
+	{ .name           = "soak by time: promote on a tick once 60 s passed",
+	    .agg          = MEAN,
+	    .op           = LT,
+	    .t            = 1,
+	    .soak_seconds = 60,
+	    .auto_promote = true,
+	    .steps        = { { 1000, false, 0, NA, OK, D0 },
+	               { 60999, true, 0, NA, OK, D0 },
+	               { 61000, true, 0, NA, OK, UP } },
+	    .n            = 3 },
+	{ .name  = "soak needs both reports and seconds when both are set",
+	    .agg = MEAN,
+	    .op  = LT,
+	    .t   = 1,
+	    .soak_reports = 2,
+	    .soak_seconds = 10,
+	    .auto_promote = true,
+	    .steps        = { { 0, false, 0, NA, OK, D0 },
+	               { 20000, true, 0, NA, OK, D0 },
+	               { 20001, false, 0, NA, OK, UP } },
+	    .n            = 3 },
+	{ .name           = "no auto_promote: passing forever, never promotes",
+	    .agg          = MEAN,
+	    .op           = LT,
+	    .t            = 1,
 	    .soak_reports = 1,
-	    .steps = { { 1, false, 9, NA, F, RB } },
-	    .n = 1 },
+	    .steps        = { { 1, false, 0, NA, OK, D0 },
+	               { 2, false, 0, NA, OK, D0 } },
+	    .n            = 2 },
+	{ .name          = "deadline with hold: inconclusive, no decision",
+	    .agg         = MEAN,
+	    .op          = LT,
+	    .t           = 1,
+	    .min_samples = 5,
+	    .deadline    = 60,
+	    .steps       = { { 1000, false, 0, NA, P, D0 },
+	              { 59999, true, 0, NA, P, D0 },
+	              { 60000, true, 0, NA, INC, D0 } },
+	    .n           = 3 },
+	{ .name          = "deadline with rollback: inconclusive rolls back",
+	    .agg         = MEAN,
+	    .op          = LT,
+	    .t           = 1,
+	    .min_samples = 5,
+	    .deadline    = 60,
+	    .inconclusive_rollback = true,
+	    .steps                 = { { 60000, true, 0, NA, INC, RB } },
+	    .n                     = 1 },
+	{ .name  = "deadline does not touch a gate with enough samples",
+	    .agg = MEAN,
+	    .op  = LT,
+	    .t   = 1,
+	    .min_samples           = 1,
+	    .deadline              = 60,
+	    .inconclusive_rollback = true,
+	    .steps                 = { { 1000, false, 0, NA, OK, D0 },
+	                        { 90000, true, 0, NA, OK, D0 } },
+	    .n                     = 2 },
+	{ .name           = "failing beats soak",
+	    .agg          = LAST,
+	    .op           = LT,
+	    .t            = 1,
+	    .auto_promote = true,
+	    .soak_reports = 1,
+	    .steps        = { { 1, false, 9, NA, F, RB } },
+	    .n            = 1 },
 };
 
 static void
 run_scenario(const scenario *sc)
 {
-	Sluice__V1__Gate      g;
-	Sluice__V1__Condition c0, c1;
+	Sluice__V1__Gate       g;
+	Sluice__V1__Condition  c0, c1;
 	Sluice__V1__Condition *cs[2] = { &c0, &c1 };
 	static rep             reps[MAXR];
 	gk_sample              s[MAXR];
@@ -346,14 +417,14 @@ run_scenario(const scenario *sc)
 	sluice__v1__gate__init(&g);
 	sluice__v1__condition__init(&c0);
 	sluice__v1__condition__init(&c1);
-	c0.metric    = (char *) (uintptr_t) "m";
-	c0.aggregate = sc->agg;
-	c0.op        = sc->op;
-	c0.threshold = sc->t;
-	c1.metric    = (char *) (uintptr_t) "x";
-	c1.aggregate = MAX;
-	c1.op        = LT;
-	c1.threshold = 100;
+	c0.metric              = (char *) (uintptr_t) "m";
+	c0.aggregate           = sc->agg;
+	c0.op                  = sc->op;
+	c0.threshold           = sc->t;
+	c1.metric              = (char *) (uintptr_t) "x";
+	c1.aggregate           = MAX;
+	c1.op                  = LT;
+	c1.threshold           = 100;
 	g.conditions           = cs;
 	g.n_conditions         = sc->x_cond ? 2 : 1;
 	g.window_reports       = sc->window_reports;
@@ -439,7 +510,8 @@ test_gate_eval_reports_figures(void **state)
 	}
 	gk_gate_stage_reset(&st, 2, 0);
 	assert_int_equal(
-	    gk_gate_evaluate(&g, s, 4, &st, 10, true, scratch, &ev), SLUICE_OK);
+	    gk_gate_evaluate(&g, s, 4, &st, 10, true, scratch, &ev),
+	    SLUICE_OK);
 	assert_int_equal(ev.first, 1);
 	assert_int_equal(ev.window, 3);
 	assert_int_equal(ev.n_cond, 1);
@@ -513,12 +585,12 @@ test_gate_soak_and_deadline_are_relative_to_state(void **state)
 	g.deadline_seconds = 10;
 	// The stage was entered at t = 1,000,000; the deadline is 10 s later.
 	gk_gate_stage_reset(&st, 3, 1000000);
-	assert_int_equal(gk_gate_evaluate(&g, NULL, 0, &st, 1009999, false,
-	                     scratch, &ev),
+	assert_int_equal(
+	    gk_gate_evaluate(&g, NULL, 0, &st, 1009999, false, scratch, &ev),
 	    SLUICE_OK);
 	assert_int_equal(ev.status, GK_STATUS_PENDING);
-	assert_int_equal(gk_gate_evaluate(&g, NULL, 0, &st, 1010000, false,
-	                     scratch, &ev),
+	assert_int_equal(
+	    gk_gate_evaluate(&g, NULL, 0, &st, 1010000, false, scratch, &ev),
 	    SLUICE_OK);
 	assert_int_equal(ev.status, GK_STATUS_INCONCLUSIVE);
 	assert_int_equal(ev.decision, GK_DECIDE_NONE);
@@ -612,11 +684,13 @@ main(void)
 		cmocka_unit_test(test_gate_scenarios),
 		cmocka_unit_test(test_gate_eval_reports_figures),
 		cmocka_unit_test(test_gate_decided_stays_until_stage_reset),
-		cmocka_unit_test(test_gate_soak_and_deadline_are_relative_to_state),
+		cmocka_unit_test(
+		    test_gate_soak_and_deadline_are_relative_to_state),
 		cmocka_unit_test(test_gate_non_finite_aggregate_is_a_breach),
 		cmocka_unit_test(test_gate_no_conditions_needs_min_samples),
 		cmocka_unit_test(test_gate_rejects_bad_arguments),
 	};
 
-	return (cmocka_run_group_tests_name("gatekeeper/gate", tests, NULL, NULL));
+	return (
+	    cmocka_run_group_tests_name("gatekeeper/gate", tests, NULL, NULL));
 }

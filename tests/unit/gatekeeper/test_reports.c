@@ -26,14 +26,13 @@
 
 // Ed25519 of the all-zero seed over "sluice-report-v1\0" || body, computed
 // with libsodium's crypto_sign_detached directly (not through sl_sign).
-static const char    kat_body[] = "sluice gatekeeper known answer";
-static const uint8_t kat_sig[64] = { 0x8c, 0x22, 0x62, 0x0e, 0x1d, 0xda,
-	0x13, 0xee, 0x58, 0x8f, 0x51, 0xb6, 0xc5, 0xce, 0x07, 0x53, 0x59,
-	0x98, 0xd9, 0x9c, 0x83, 0xdb, 0x10, 0xfb, 0x14, 0x32, 0x55, 0x2b,
-	0x3e, 0x35, 0xbd, 0x55, 0xd5, 0xf3, 0x95, 0x44, 0x26, 0x70, 0x0c,
-	0xde, 0xbf, 0x1f, 0xfb, 0xb8, 0xbb, 0x3a, 0x7b, 0x00, 0x6f, 0xbd,
-	0x95, 0x27, 0x64, 0x0f, 0x8d, 0x9d, 0x6f, 0x57, 0x32, 0x1b, 0x7c,
-	0x5b, 0xa6, 0x01 };
+static const char    kat_body[]  = "sluice gatekeeper known answer";
+static const uint8_t kat_sig[64] = { 0x8c, 0x22, 0x62, 0x0e, 0x1d, 0xda, 0x13,
+	0xee, 0x58, 0x8f, 0x51, 0xb6, 0xc5, 0xce, 0x07, 0x53, 0x59, 0x98, 0xd9,
+	0x9c, 0x83, 0xdb, 0x10, 0xfb, 0x14, 0x32, 0x55, 0x2b, 0x3e, 0x35, 0xbd,
+	0x55, 0xd5, 0xf3, 0x95, 0x44, 0x26, 0x70, 0x0c, 0xde, 0xbf, 0x1f, 0xfb,
+	0xb8, 0xbb, 0x3a, 0x7b, 0x00, 0x6f, 0xbd, 0x95, 0x27, 0x64, 0x0f, 0x8d,
+	0x9d, 0x6f, 0x57, 0x32, 0x1b, 0x7c, 0x5b, 0xa6, 0x01 };
 
 typedef struct fx {
 	sl_secret *etl;   // reporter, scope "orders_*"
@@ -74,20 +73,20 @@ key_msg(const sl_secret *s, Sluice__V1__Role role, const char *scope)
 static Sluice__V1__KeyList *
 key_list(fx *f)
 {
-	Sluice__V1__KeyList  l;
-	Sluice__V1__Key     *ks[2];
-	ProtobufCMessage    *m;
-	uint8_t             *buf;
-	size_t               len;
+	Sluice__V1__KeyList l;
+	Sluice__V1__Key    *ks[2];
+	ProtobufCMessage   *m;
+	uint8_t            *buf;
+	size_t              len;
 
 	sluice__v1__key_list__init(&l);
-	ks[0]    = key_msg(f->etl, SLUICE__V1__ROLE__ROLE_REPORTER, "orders_*");
-	ks[1]    = key_msg(f->ops, SLUICE__V1__ROLE__ROLE_OPERATOR, "");
-	l.keys   = ks;
+	ks[0]  = key_msg(f->etl, SLUICE__V1__ROLE__ROLE_REPORTER, "orders_*");
+	ks[1]  = key_msg(f->ops, SLUICE__V1__ROLE__ROLE_OPERATOR, "");
+	l.keys = ks;
 	l.n_keys = 2;
 	assert_int_equal(sl_pack(&l.base, &buf, &len), SLUICE_OK);
-	assert_int_equal(sl_unpack(&sluice__v1__key_list__descriptor, buf,
-	                     len, 1u << 20, &m),
+	assert_int_equal(sl_unpack(&sluice__v1__key_list__descriptor, buf, len,
+	                     1u << 20, &m),
 	    SLUICE_OK);
 	free(buf);
 	for (int i = 0; i < 2; i++) {
@@ -200,8 +199,8 @@ test_reports_known_answer_signature(void **state)
 
 	(void) state;
 	assert_int_equal(sl_secret_from_seed(&k, "kat", seed), SLUICE_OK);
-	assert_int_equal(sl_sign(k, SL_CTX_REPORT, kat_body,
-	                     strlen(kat_body), sig),
+	assert_int_equal(
+	    sl_sign(k, SL_CTX_REPORT, kat_body, strlen(kat_body), sig),
 	    SLUICE_OK);
 	assert_memory_equal(sig, kat_sig, 64);
 	sluice__v1__signed_report__init(&sr);
@@ -229,8 +228,8 @@ test_reports_good_report_accepted(void **state)
 
 	report_init(&m, "orders_v2", 1, NOW - 1000);
 	seal_pack(f->etl, &m, &buf, &len);
-	assert_int_equal(gk_report_verify(f->ks, buf, len, NOW, SKEW, &v, &why),
-	    SLUICE_OK);
+	assert_int_equal(
+	    gk_report_verify(f->ks, buf, len, NOW, SKEW, &v, &why), SLUICE_OK);
 	assert_int_equal(why, GK_REJ_NONE);
 	assert_string_equal(v.r->rollout, "orders_v2");
 	assert_string_equal(v.sr->key_id, "etl-orders");
@@ -242,11 +241,11 @@ test_reports_good_report_accepted(void **state)
 static void
 test_reports_tampered_body_rejected(void **state)
 {
-	fx       *f = *state;
-	rmsg      m;
-	uint8_t  *buf;
-	size_t    len;
-	gk_reject why;
+	fx                      *f = *state;
+	rmsg                     m;
+	uint8_t                 *buf;
+	size_t                   len;
+	gk_reject                why;
 	Sluice__V1__SignedReport sr;
 	ProtobufCMessage        *pm;
 
@@ -355,10 +354,10 @@ test_reports_missing_fields_malformed(void **state)
 static void
 test_reports_oversized_rejected(void **state)
 {
-	fx       *f = *state;
-	size_t    len = SL_MAX_REPORT_BYTES + 2048u;
-	uint8_t  *buf = calloc(1, len);
-	gk_reject why;
+	fx                      *f   = *state;
+	size_t                   len = SL_MAX_REPORT_BYTES + 2048u;
+	uint8_t                 *buf = calloc(1, len);
+	gk_reject                why;
 	Sluice__V1__SignedReport sr;
 	uint8_t                 *pb;
 	size_t                   pl;
@@ -419,8 +418,8 @@ test_reports_garbage_rejected(void **state)
 		assert_int_not_equal(verify_buf(f, buf, len, &why), SLUICE_OK);
 		assert_int_not_equal(why, GK_REJ_NONE);
 	}
-	assert_int_equal(verify_buf(f, (const uint8_t *) "\xff\xff\xff", 3,
-	                     &why),
+	assert_int_equal(
+	    verify_buf(f, (const uint8_t *) "\xff\xff\xff", 3, &why),
 	    SLUICE_EPROTO);
 	assert_int_equal(why, GK_REJ_MALFORMED);
 }
@@ -444,7 +443,8 @@ test_reports_replayed_sequence_rejected(void **state)
 	for (int i = 0; i < 100; i++) {
 		char job[16];
 		snprintf(job, sizeof(job), "j%03d", 99 - i);
-		assert_int_equal(gk_replay_record(t, "etl", job, (uint64_t) i + 1),
+		assert_int_equal(
+		    gk_replay_record(t, "etl", job, (uint64_t) i + 1),
 		    SLUICE_OK);
 	}
 	assert_int_equal(gk_replay_last(t, "etl", "j099"), 1);
