@@ -11,6 +11,7 @@
 #include "cmd_audit.h"
 #include "cmd_clients.h"
 #include "cmd_cluster.h"
+#include "cmd_gate.h"
 #include "cmd_key.h"
 #include "cmd_rollout.h"
 #include "cmd_watch.h"
@@ -42,6 +43,7 @@ static const verb verbs[] = {
 	{ "keygen", ctl_cmd_keygen, "create a key pair" },
 	{ "key", ctl_cmd_key, "add, remove or list server keys" },
 	{ "cluster", ctl_cmd_cluster, "show the nodes: role, term, indexes" },
+	{ "gate", ctl_cmd_gate, "gatekeeper: gate status, evidence, report" },
 };
 
 static void

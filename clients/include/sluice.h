@@ -186,6 +186,9 @@ typedef struct sluice_client_opts {
 	 *  the fields above: bindings that mirror this struct must
 	 *  include it. */
 	uint32_t ack_interval_ms;
+	/** gatekeeper's report API URL (tcp://host:7500) for
+	 *  sluice_report(); NULL = reports disabled. Needs key_file. */
+	const char *gatekeeper;
 } sluice_client_opts;
 
 /**
@@ -396,6 +399,71 @@ SLUICE_API bool sluice_view_rolled_back(sluice_view *v);
 
 /** Releases the view and its snapshot. NULL is a no-op. */
 SLUICE_API void sluice_view_close(sluice_view *v);
+
+/* ==================================================================
+ * Metric reports to gatekeeper
+ * ==================================================================
+ *
+ * An ETL job reports each batch's metrics; gatekeeper verifies the
+ * report (signed with the client's key_file), counts it toward the
+ * gate of the rollout's current stage, and may roll the rollout back or
+ * promote it. See docs/gatekeeper.md.
+ */
+
+/** One metric of a report: name (NUL-terminated) and a finite value. */
+typedef struct sluice_metric {
+	const char *name;
+	double      value;
+} sluice_metric;
+
+/** A batch's report. Strings are borrowed for the call. */
+typedef struct sluice_report {
+	const char *rollout;
+	/** Stage the batch ran at; NULL = the stage the client evaluates
+	 *  the rollout at now. */
+	const char *stage;
+	const char *job;    /** the job's name; replay is per job */
+	const char *run_id; /** NULL = "" */
+	/** Strictly increasing per (key, job); 0 = the client picks one
+	 *  (microseconds of the wall clock, kept increasing). */
+	uint64_t             sequence;
+	uint64_t             time_ms; /** 0 = now */
+	const char *const   *units;   /** partitions or tables covered */
+	size_t               n_units;
+	const sluice_metric *metrics;
+	size_t               n_metrics;
+} sluice_report;
+
+/** gatekeeper's answer. */
+typedef struct sluice_verdict {
+	bool accepted;
+	bool counted;    /* for the rollout's current stage */
+	int  code;       /* SLUICE_E* of a rejection; 0 = accepted */
+	char reason[32]; /* rejection reason ("replay", ...); "" */
+	char gate[16];   /* gate state: pending passing breaching
+	                    failing inconclusive promoted rolled_back
+	                    none; "" when unknown */
+	char     stage[SLUICE_MAX_NAME]; /* the stage gatekeeper sees */
+	uint32_t window_reports;
+	uint64_t sequence; /* the sequence sent */
+} sluice_verdict;
+
+/**
+ * Signs report with the client's key and sends it to gatekeeper.
+ * @param c  a client opened with opts.gatekeeper and opts.key_file.
+ * @param vp OUT: the verdict, written whenever gatekeeper answered (a
+ *           rejection is SLUICE_OK with vp->accepted false).
+ * @return SLUICE_OK; SLUICE_EINVAL (no gatekeeper configured, missing
+ *         rollout or job, no stage known); SLUICE_ETOOBIG (report above
+ *         64 KiB); SLUICE_EUNAVAIL / SLUICE_ETIMEDOUT (gatekeeper not
+ *         reached); SLUICE_EPROTO; SLUICE_ENOMEM.
+ * Blocks up to request_timeout_ms. Thread-safe (calls are serialised).
+ */
+SLUICE_API int sluice_report_send(sluice_client *c,
+    const sluice_report *report, sluice_verdict *vp) SLUICE_NODISCARD;
+
+/** Same as sluice_report_send (the name the issue and docs use). */
+#define sluice_report(c, r, vp) sluice_report_send((c), (r), (vp))
 
 #ifdef __cplusplus
 }

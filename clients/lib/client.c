@@ -39,6 +39,7 @@
 
 #include "bucket.h"
 #include "cache.h"
+#include "report.h"
 #include "codec.h"
 #include "envelope.h"
 #include "rpc.h"
@@ -237,6 +238,9 @@ struct sluice_client {
 	sl_snapshot **retired;
 	size_t        n_retired;
 	size_t        cap_retired;
+
+	// Signed metric reports to gatekeeper (report.c); NULL = none.
+	sl_reporter *reporter;
 };
 
 struct sluice_view {
@@ -1556,6 +1560,8 @@ free_settings(sluice_client *c)
 	free(c->rpcs);
 	free(c->eps);
 	free(c->cache_file);
+	sl_reporter_close(c->reporter);
+	c->reporter   = NULL;
 	sl_secret_free(c->key);
 	c->key        = NULL;
 	c->rpcs       = NULL;
@@ -1667,6 +1673,11 @@ sluice_client_open(
 		rv = SLUICE_ENOMEM;
 		goto fail;
 	}
+	if (o.gatekeeper != NULL &&
+	    (rv = sl_reporter_open(&c->reporter, o.gatekeeper, o.key_file,
+	         o.request_timeout_ms)) != SLUICE_OK) {
+		goto fail;
+	}
 	if (c->n_eps > 0 &&
 	    (c->rpcs = calloc(c->n_eps, sizeof(*c->rpcs))) == NULL) {
 		rv = SLUICE_ENOMEM;
@@ -1708,4 +1719,10 @@ fail:
 	free_settings(c);
 	client_unref(c);
 	return (rv);
+}
+
+sl_reporter *
+sl_client_reporter(sluice_client *c)
+{
+	return (c != NULL ? c->reporter : NULL);
 }

@@ -425,7 +425,7 @@ class Client(_Evaluator):
     def __init__(self, endpoints=None, *, cache_file=None, max_stale=None,
                  key_file=None, connect_timeout=None, request_timeout=None,
                  heartbeat=None, heartbeat_misses=None, backoff=None,
-                 ack_interval=None, on_change=None):
+                 ack_interval=None, gatekeeper=None, on_change=None):
         self._h = None
         self._cb = None
         self._lock = threading.Lock()
@@ -435,6 +435,9 @@ class Client(_Evaluator):
         _lib.sluice_client_opts_init(ctypes.byref(o))
         o.key_file = _path(key_file, "key_file")
         o.cache_file = _path(cache_file, "cache_file")
+        # The gatekeeper URL is copied by sluice_client_open.
+        if gatekeeper is not None:
+            o.gatekeeper = str(gatekeeper).encode()
         if max_stale is not None:
             o.max_stale_ms = _ms(max_stale, "max_stale", (1 << 64) - 1)
         if connect_timeout is not None:

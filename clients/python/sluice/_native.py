@@ -108,6 +108,7 @@ class ClientOpts(ctypes.Structure):
         ("clock", CLOCK_FN),
         ("clock_arg", ctypes.c_void_p),
         ("ack_interval_ms", ctypes.c_uint32),
+        ("gatekeeper", ctypes.c_char_p),
         # Not in C: room for fields a newer libsluice appends, so that
         # sluice_client_opts_init() on a bigger struct never writes past
         # this one. tests/test_abi.py checks that every C field is

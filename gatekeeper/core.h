@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core.h — gatekeeper's state and its one entry point for requests: the
+ * rollouts it follows (from flagd, through libsluice's change callback
+ * and GetRollout), each one's window of counted reports and gate state
+ * (mirrored in gatekeeper's LMDB), the key set, the replay table, the
+ * counters /metrics shows, and the tracker thread that applies stage
+ * changes, runs timed evaluations (soak seconds, deadlines, time
+ * windows) and refreshes keys.
+ *
+ * Locking: one mutex (core) guards rollouts, windows, the replay table
+ * and the database writes; signature checks run before it is taken and
+ * flagd writes after it is released (decide.c).
+ */
+#ifndef GK_CORE_H
+#define GK_CORE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "db.h"
+#include "gate.h"
+#include "keys.h"
+#include "reports.h"
+#include "rpc.h"
+#include "sluice.h"
+
+/* Counted reports kept per rollout when its gate sets no window. */
+#define GK_MAX_WINDOW 100000u
+
+typedef struct gk_options {
+	const char *flagd;    /* comma-separated flagd API URLs */
+	const char *key_file; /* gatekeeper's operator key */
+	const char *data_dir;
+	uint64_t    skew_ms;
+	uint32_t    tick_ms;    /* timed evaluations; 0 = 500 */
+	uint32_t    keys_ms;    /* key refresh period; 0 = 30000 */
+	uint32_t    timeout_ms; /* per flagd request; 0 = 2000 */
+	bool        no_follow;  /* tests: no libsluice client */
+} gk_options;
+
+/* One counted report in memory. */
+typedef struct gk_entry {
+	uint64_t                  id;
+	uint64_t                  at_ms;
+	Sluice__V1__MetricReport *r;      /* owned */
+	uint8_t                  *packed; /* the SignedReport as received */
+	size_t                    len;
+} gk_entry;
+
+typedef struct gk_ro {
+	char                 name[SLUICE_MAX_NAME];
+	Sluice__V1__Rollout *msg; /* owned; NULL until fetched */
+	gk_db_state          st;
+	gk_entry            *win;
+	size_t               n, cap;
+	gk_eval              last;
+	bool                 evaluated;
+	bool                 inflight; /* a decision is being written */
+	uint64_t             retry_after_ms;
+} gk_ro;
+
+typedef struct gk_counters {
+	atomic_uint_fast64_t rejected[GK_REJ_COUNT];
+	atomic_uint_fast64_t accepted;
+	atomic_uint_fast64_t counted;
+	atomic_uint_fast64_t recorded;
+	atomic_uint_fast64_t promotes;
+	atomic_uint_fast64_t rollbacks;
+	atomic_uint_fast64_t conflicts;
+	atomic_uint_fast64_t decision_errors;
+	atomic_uint_fast64_t stage_resets;
+	atomic_int           ready;
+} gk_counters;
+
+typedef struct gk_core {
+	pthread_mutex_t mtx;
+	gk_options      opt;
+	gk_db          *db;
+	gk_keys        *keys;
+	gk_replay      *replay;
+	gk_ro         **ros;
+	size_t          nro;
+	pthread_mutex_t rpc_mtx; /* sl_rpc is not thread-safe */
+	sl_rpc         *rpc;
+	sl_secret      *key;
+	sluice_client  *client;
+	gk_counters     m;
+	uint64_t        keys_ms; /* last key fetch (monotonic) */
+	// Tracker thread and its queue of rollouts to re-fetch.
+	pthread_t       thr;
+	bool            thr_started;
+	pthread_mutex_t q_mtx;
+	pthread_cond_t  q_cv;
+	bool            stop;
+	bool            dirty_all;
+	char          **dirty;
+	size_t          ndirty;
+} gk_core;
+
+/*
+ * Opens the database, loads the key, fetches keys and rollouts from flagd
+ * (failing with EUNAVAIL when none answers), restores windows and starts
+ * following flagd. *cp freed with gk_core_close().
+ */
+int gk_core_open(gk_core **cp, const gk_options *opt) SLUICE_NODISCARD;
+
+/* Stops the tracker and the client, closes the database. NULL ok. */
+void gk_core_close(gk_core *c);
+
+/*
+ * Handles one packed GkRequest, returning the packed GkReply in a
+ * malloc'd buffer (freed by the caller). Thread-safe; may block on flagd
+ * (a key refresh, a rollout fetch, a decision write).
+ */
+int gk_core_handle(gk_core *c, const void *req, size_t len, uint8_t **replyp,
+    size_t *replylenp) SLUICE_NODISCARD;
+
+/* Fills *out for one rollout (borrowing from c: call under c->mtx). */
+void gk_core_gate_status(gk_core *c, gk_ro *ro, Sluice__V1__GateStatus *out,
+    Sluice__V1__ConditionStatus *cs, Sluice__V1__ConditionStatus **csp);
+
+/* The rollout named name, or NULL. Under c->mtx. */
+gk_ro *gk_core_find(gk_core *c, const char *name);
+
+/* The gate of ro's current stage, or NULL. */
+const Sluice__V1__Gate *gk_core_gate(const gk_ro *ro);
+
+/*
+ * Applies a rollout as flagd now has it (taking ownership of msg):
+ * a new stage, or the same stage entered again, resets the gate state
+ * and drops the window. Under c->mtx.
+ */
+void gk_core_apply_rollout(gk_core *c, Sluice__V1__Rollout *msg);
+
+/* Renders Prometheus text for /metrics. */
+void gk_core_metrics(gk_core *c, FILE *f);
+
+#endif /* GK_CORE_H */

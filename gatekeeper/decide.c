@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * decide.c — gate decisions as compare-and-set writes to flagd: Rollback
+ * or Promote with expect_stage, a reason naming the condition, figures
+ * and window, and the evidence digest of the reports that decided it.
+ * The evidence (those reports) is kept in gatekeeper's LMDB under the
+ * revision flagd gave the write, for `flagctl gate evidence`.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "codec.h"
+#include "decide.h"
+#include "envelope.h"
+#include "rollout.h"
+
+void
+gk_evidence_digest(const uint8_t *const *reports, const size_t *lens, size_t n,
+    uint8_t out[SL_HASH_BYTES])
+{
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, NULL, 0, SL_HASH_BYTES);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t be[4] = { (uint8_t) (lens[i] >> 24),
+			(uint8_t) (lens[i] >> 16), (uint8_t) (lens[i] >> 8),
+			(uint8_t) lens[i] };
+		crypto_generichash_update(&st, be, sizeof(be));
+		crypto_generichash_update(&st, reports[i], lens[i]);
+	}
+	crypto_generichash_final(&st, out, SL_HASH_BYTES);
+}
+
+static void
+window_text(const Sluice__V1__Gate *g, char *buf, size_t len)
+{
+	char d[32];
+
+	if (g->window_reports > 0 && g->window_seconds > 0) {
+		sl_duration_format(g->window_seconds, d, sizeof(d));
+		snprintf(buf, len, "last %u reports within %s",
+		    g->window_reports, d);
+	} else if (g->window_reports > 0) {
+		snprintf(buf, len, "last %u reports", g->window_reports);
+	} else if (g->window_seconds > 0) {
+		sl_duration_format(g->window_seconds, d, sizeof(d));
+		snprintf(buf, len, "last %s", d);
+	} else {
+		snprintf(buf, len, "every report of the stage");
+	}
+}
+
+void
+gk_decide_reason(const gk_ro *ro, const Sluice__V1__Gate *g, gk_decision d,
+    char *buf, size_t buflen)
+{
+	const gk_eval *e     = &ro->last;
+	const char    *stage = "?";
+	char           win[96], cond[160];
+	size_t         off;
+
+	if (ro->msg != NULL && ro->msg->spec != NULL &&
+	    ro->msg->stage < ro->msg->spec->n_stages) {
+		stage = ro->msg->spec->stages[ro->msg->stage];
+	}
+	window_text(g, win, sizeof(win));
+	if (d == GK_DECIDE_ROLLBACK && e->status == GK_STATUS_FAILING &&
+	    e->deciding >= 0 && (size_t) e->deciding < g->n_conditions) {
+		const gk_cond_result *cr = &e->cond[e->deciding];
+
+		sl_condition_format(
+		    g->conditions[e->deciding], cond, sizeof(cond));
+		snprintf(buf, buflen,
+		    "gatekeeper: gate %s failing: \"%s\" breached with %.6g "
+		    "over %u samples, %u consecutive evaluations; window: %s "
+		    "(%zu reports)",
+		    stage, cond, cr->value, cr->samples, cr->streak, win,
+		    e->window);
+		return;
+	}
+	if (d == GK_DECIDE_ROLLBACK) {
+		char dl[32];
+		sl_duration_format(g->deadline_seconds, dl, sizeof(dl));
+		snprintf(buf, buflen,
+		    "gatekeeper: gate %s inconclusive: too few samples (min "
+		    "%u) %s after the stage began; on_inconclusive: rollback; "
+		    "window: %s (%zu reports)",
+		    stage, g->min_samples, dl, win, e->window);
+		return;
+	}
+	off = (size_t) snprintf(buf, buflen,
+	    "gatekeeper: gate %s passed: soak %u reports, %llu s; window: %s "
+	    "(%zu reports)",
+	    stage, e->soak_reports, (unsigned long long) (e->soak_ms / 1000),
+	    win, e->window);
+	for (size_t i = 0; i < g->n_conditions && off < buflen; i++) {
+		sl_condition_format(g->conditions[i], cond, sizeof(cond));
+		off += (size_t) snprintf(buf + off, buflen - off,
+		    "; \"%s\": %.6g", cond, e->cond[i].value);
+	}
+}
+
+typedef struct pending {
+	char        rollout[SLUICE_MAX_NAME];
+	uint32_t    stage;
+	gk_decision d;
+	char        reason[1024];
+	uint8_t     digest[SL_HASH_BYTES];
+	uint8_t   **reports;
+	size_t     *lens;
+	size_t      n;
+} pending;
+
+static void
+pending_fini(pending *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->reports[i]);
+	}
+	free(p->reports);
+	free(p->lens);
+}
+
+// Under c->mtx: whether ro has a decision to write now; fills p.
+static bool
+prepare(gk_core *c, gk_ro *ro, uint64_t now, pending *p)
+{
+	const Sluice__V1__Gate *g = gk_core_gate(ro);
+	const gk_eval          *e = &ro->last;
+
+	(void) c;
+	if (g == NULL || ro->msg == NULL || !ro->evaluated || ro->inflight ||
+	    ro->st.gate.decided != GK_DECIDE_NONE ||
+	    e->decision == GK_DECIDE_NONE || now < ro->retry_after_ms) {
+		return (false);
+	}
+	memset(p, 0, sizeof(*p));
+	snprintf(p->rollout, sizeof(p->rollout), "%s", ro->name);
+	p->stage = ro->st.gate.stage;
+	p->d     = e->decision;
+	gk_decide_reason(ro, g, p->d, p->reason, sizeof(p->reason));
+	p->n       = ro->n > e->first ? ro->n - e->first : 0;
+	p->reports = sl_xcalloc(p->n + 1, sizeof(*p->reports));
+	p->lens    = sl_xcalloc(p->n + 1, sizeof(*p->lens));
+	for (size_t i = 0; i < p->n; i++) {
+		const gk_entry *en = &ro->win[e->first + i];
+		p->reports[i]      = sl_xmalloc(en->len + 1);
+		memcpy(p->reports[i], en->packed, en->len);
+		p->lens[i] = en->len;
+	}
+	gk_evidence_digest(
+	    (const uint8_t *const *) p->reports, p->lens, p->n, p->digest);
+	ro->inflight = true;
+	return (true);
+}
+
+static void
+store_evidence(gk_core *c, const pending *p, uint64_t revision, uint64_t now)
+{
+	Sluice__V1__Evidence       ev;
+	Sluice__V1__SignedReport **srp;
+	ProtobufCMessage         **ms;
+	uint8_t                   *buf = NULL;
+	size_t                     len, k = 0;
+	gk_txn                    *t;
+	int                        rv;
+
+	srp = sl_xcalloc(p->n + 1, sizeof(*srp));
+	ms  = sl_xcalloc(p->n + 1, sizeof(*ms));
+	for (size_t i = 0; i < p->n; i++) {
+		if (sl_unpack(&sluice__v1__signed_report__descriptor,
+		        p->reports[i], p->lens[i], SL_MAX_REPORT_BYTES + 1024u,
+		        &ms[k]) == SLUICE_OK) {
+			srp[k] = (Sluice__V1__SignedReport *) ms[k];
+			k++;
+		}
+	}
+	sluice__v1__evidence__init(&ev);
+	ev.rollout  = (char *) (uintptr_t) p->rollout;
+	ev.revision = revision;
+	ev.action =
+	    (char *) (uintptr_t) (p->d == GK_DECIDE_PROMOTE ? "promote"
+	                                                    : "rollback");
+	ev.reason      = (char *) (uintptr_t) p->reason;
+	ev.digest.data = (uint8_t *) (uintptr_t) p->digest;
+	ev.digest.len  = SL_HASH_BYTES;
+	ev.time_ms     = now;
+	ev.reports     = srp;
+	ev.n_reports   = k;
+	if ((rv = sl_pack(&ev.base, &buf, &len)) == SLUICE_OK &&
+	    (rv = gk_db_begin(c->db, true, &t)) == SLUICE_OK) {
+		if ((rv = gk_txn_put_evidence(
+		         t, p->rollout, revision, buf, len)) != SLUICE_OK) {
+			gk_txn_abort(t);
+		} else {
+			rv = gk_txn_commit(t);
+		}
+	}
+	if (rv != SLUICE_OK) {
+		sl_log_err("decide.evidence", "%s: cannot keep evidence: %s",
+		    p->rollout, sluice_strerror(rv));
+	}
+	free(buf);
+	for (size_t i = 0; i < k; i++) {
+		protobuf_c_message_free_unpacked(ms[i], NULL);
+	}
+	free(ms);
+	free(srp);
+}
+
+int
+gk_decide_run(gk_core *c, const char *rollout)
+{
+	pending              p;
+	gk_ro               *ro;
+	uint64_t             now = sl_now_ms();
+	Sluice__V1__Command  cmd;
+	Sluice__V1__Rollback rb;
+	Sluice__V1__Promote  pr;
+	Sluice__V1__Reply   *rep      = NULL;
+	Sluice__V1__Rollout *after    = NULL;
+	uint64_t             revision = 0;
+	int                  rv;
+
+	pthread_mutex_lock(&c->mtx);
+	if ((ro = gk_core_find(c, rollout)) == NULL ||
+	    !prepare(c, ro, now, &p)) {
+		pthread_mutex_unlock(&c->mtx);
+		return (SLUICE_OK);
+	}
+	pthread_mutex_unlock(&c->mtx);
+
+	sluice__v1__command__init(&cmd);
+	cmd.reason               = p.reason;
+	cmd.evidence_digest.data = p.digest;
+	cmd.evidence_digest.len  = SL_HASH_BYTES;
+	if (p.d == GK_DECIDE_ROLLBACK) {
+		sluice__v1__rollback__init(&rb);
+		rb.rollout          = p.rollout;
+		rb.has_expect_stage = true;
+		rb.expect_stage     = p.stage;
+		cmd.action_case     = SLUICE__V1__COMMAND__ACTION_ROLLBACK;
+		cmd.rollback        = &rb;
+	} else {
+		sluice__v1__promote__init(&pr);
+		pr.rollout          = p.rollout;
+		pr.has_expect_stage = true;
+		pr.expect_stage     = p.stage;
+		cmd.action_case     = SLUICE__V1__COMMAND__ACTION_PROMOTE;
+		cmd.promote         = &pr;
+	}
+	pthread_mutex_lock(&c->rpc_mtx);
+	rv = sl_rpc_write(c->rpc, c->key, &cmd, &rep);
+	pthread_mutex_unlock(&c->rpc_mtx);
+	if (rep != NULL) {
+		revision = rep->revision;
+		if (rv == SLUICE_OK &&
+		    rep->result_case == SLUICE__V1__REPLY__RESULT_WRITE &&
+		    rep->write->rollout != NULL) {
+			if (sl_message_copy(&rep->write->rollout->base,
+			        (ProtobufCMessage **) &after) != SLUICE_OK) {
+				after = NULL;
+			}
+		}
+	}
+
+	pthread_mutex_lock(&c->mtx);
+	ro = gk_core_find(c, p.rollout);
+	if (ro != NULL) {
+		ro->inflight = false;
+	}
+	if (rv == SLUICE_OK) {
+		atomic_fetch_add(p.d == GK_DECIDE_PROMOTE ? &c->m.promotes
+		                                          : &c->m.rollbacks,
+		    1);
+		sl_log_notice("decide.done", "%s: %s at revision %llu: %s",
+		    p.rollout, gk_decision_name(p.d),
+		    (unsigned long long) revision, p.reason);
+		if (ro != NULL && ro->st.gate.stage == p.stage) {
+			gk_gate_mark_decided(&ro->st.gate, p.d);
+			ro->st.decision_revision = revision;
+			ro->last.status          = p.d == GK_DECIDE_PROMOTE
+			             ? GK_STATUS_PROMOTED
+			             : GK_STATUS_ROLLED_BACK;
+			ro->last.decision        = GK_DECIDE_NONE;
+		}
+		if (after != NULL) {
+			// Apply the state flagd answered with at once; the
+			// change stream will say the same a moment later.
+			gk_core_apply_rollout(c, after);
+			after = NULL;
+		}
+	} else if (rv == SLUICE_ECONFLICT) {
+		// The stage moved under us (another gatekeeper, an
+		// operator): nothing to do; the change will reset the gate.
+		atomic_fetch_add(&c->m.conflicts, 1);
+		sl_log_info("decide.conflict",
+		    "%s: stage is no longer %u; %s not needed", p.rollout,
+		    p.stage, gk_decision_name(p.d));
+		if (ro != NULL) {
+			ro->retry_after_ms = now + 2000u;
+		}
+	} else {
+		atomic_fetch_add(&c->m.decision_errors, 1);
+		sl_log_warn("decide.fail", "%s: %s failed: %s (%s)", p.rollout,
+		    gk_decision_name(p.d), sluice_strerror(rv),
+		    rep != NULL ? sl_reply_errmsg(rep) : "");
+		if (ro != NULL) {
+			ro->retry_after_ms = now + 5000u;
+		}
+	}
+	pthread_mutex_unlock(&c->mtx);
+	if (rv == SLUICE_OK) {
+		store_evidence(c, &p, revision, now);
+		// Persist "decided" after the evidence: a crash in between
+		// re-decides, and the CAS makes that a no-op.
+		pthread_mutex_lock(&c->mtx);
+		if ((ro = gk_core_find(c, p.rollout)) != NULL) {
+			gk_txn *t;
+			if (gk_db_begin(c->db, true, &t) == SLUICE_OK) {
+				if (gk_txn_put_state(t, ro->name, &ro->st) !=
+				    SLUICE_OK) {
+					gk_txn_abort(t);
+				} else if (gk_txn_commit(t) != SLUICE_OK) {
+					sl_log_err("decide.state",
+					    "cannot save state");
+				}
+			}
+		}
+		pthread_mutex_unlock(&c->mtx);
+	}
+	if (after != NULL) {
+		sluice__v1__rollout__free_unpacked(after, NULL);
+	}
+	if (rep != NULL) {
+		sluice__v1__reply__free_unpacked(rep, NULL);
+	}
+	pending_fini(&p);
+	return (rv == SLUICE_ECONFLICT ? SLUICE_OK : rv);
+}

@@ -1,0 +1,334 @@
+# SPDX-License-Identifier: MIT
+"""gatekeeper end to end: a real flagd and gatekeeper on free loopback
+ports, keys added with `flagctl key add` (gatekeeper reads them from
+flagd), reports signed and sent through libsluice (`flagctl gate report`).
+
+- good reports promote a rollout after the soak, by a CAS write whose
+  audit entry carries the evidence digest, and `flagctl gate evidence`
+  shows the reports and checks the digest;
+- a gatekeeper restarted mid-window keeps its counted reports;
+- a bad batch rolls the rollout back and every subscribed client (20
+  `flagctl watch` processes on flagd's change stream) sees it; the
+  report-to-all-clients time is printed (an upper bound: it includes the
+  flagctl and watcher process overheads), never asserted;
+- replayed, out-of-scope and unknown-rollout reports are rejected with
+  their reason and counted per reason in /metrics;
+- SIGTERM stops gatekeeper cleanly (exit 0).
+
+Every process is stopped by PID; every wait is bounded.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import BUILD, CMD_TIMEOUT, STOP_TIMEOUT, distinct_ports, \
+    run_flagctl
+
+GK_BIN = os.environ.get("GATEKEEPER_BIN", str(BUILD / "gatekeeper"))
+N_WATCHERS = 20
+
+ROLLOUT_YAML = """\
+rollout: {name}
+stages: [baseline, canary, full]
+flags:
+  {name}.new_path: [false, true, true]
+gates:
+  canary:
+    conditions:
+      - error_rate mean < 0.01
+      - latency_ms p95 < 2000
+    window: {{reports: 10}}
+    min_samples: {min_samples}
+    consecutive_failures: 2
+    soak: {{reports: 3}}
+    auto_promote: true
+"""
+
+
+class Gatekeeper:
+    def __init__(self, workdir, flagd_url, key):
+        self.workdir = Path(workdir)
+        self.data = self.workdir / "gkdata"
+        self.data.mkdir(exist_ok=True)
+        self.flagd_url = flagd_url
+        self.key = key
+        self.proc = None
+        self.n = 0
+        self.api = self.http = None
+        self.log = None
+
+    def start(self):
+        for _ in range(3):
+            api, http = distinct_ports(2)
+            self.api = "tcp://127.0.0.1:%d" % api
+            self.http = "http://127.0.0.1:%d" % http
+            self.log = self.workdir / ("gatekeeper.%d.log" % self.n)
+            self.n += 1
+            with open(self.log, "wb") as logf:
+                self.proc = subprocess.Popen(
+                    [GK_BIN, "--api", self.api, "--http", self.http,
+                     "--flagd", self.flagd_url, "--key", str(self.key),
+                     "--data", str(self.data), "--log-level", "info",
+                     "--tick-ms", "100"],
+                    stdout=logf, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL)
+            for _ in range(300):
+                if self.proc.poll() is not None:
+                    break
+                if "gatekeeper ready" in self.log_text():
+                    return self
+                time.sleep(0.05)
+            if self.proc.poll() is None:
+                self.stop()
+            if "in use" not in self.log_text():
+                break
+        raise AssertionError("gatekeeper did not start:\n%s"
+                             % self.log_text()[-3000:])
+
+    def log_text(self):
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=STOP_TIMEOUT)
+            raise AssertionError("gatekeeper ignored SIGTERM")
+        return self.proc.returncode
+
+    def metrics(self):
+        with urllib.request.urlopen(self.http + "/metrics", timeout=10) as r:
+            return r.read().decode()
+
+
+@pytest.fixture
+def gk(cluster, tmp_path):
+    opkey = cluster.new_key("gatekeeper", "operator")
+    g = Gatekeeper(tmp_path, cluster.server, opkey)
+    g.etl_key = cluster.new_key("etl-orders", "reporter", "orders*")
+    g.start()
+    try:
+        yield g
+    finally:
+        code = g.stop()
+        assert code == 0, "gatekeeper exited %s on SIGTERM\n%s" % (
+            code, g.log_text()[-3000:])
+
+
+def setup_rollout(cluster, tmp_path, name, min_samples=2):
+    f = Path(tmp_path) / ("%s.yaml" % name)
+    f.write_text(ROLLOUT_YAML.format(name=name, min_samples=min_samples))
+    cluster.ok("apply", "-f", f)
+    cluster.ok("promote", name)
+    assert cluster.status(name)["stage"] in ("canary", 1) or \
+        cluster.status(name).get("stage_name") == "canary"
+
+
+def stage_of(cluster, name):
+    st = cluster.status(name)
+    for k in ("stage_name", "stage"):
+        if isinstance(st.get(k), str):
+            return st[k]
+    return st
+
+
+def report(gk, cluster, rollout, key=None, seq=None, stage=None,
+           **metrics):
+    args = ["gate", "report", rollout, "--job", "load_orders",
+            "--gatekeeper", gk.api, "--json"]
+    if stage is not None:
+        args += ["--stage", stage]
+    for k, v in metrics.items():
+        args += ["--metric", "%s=%s" % (k, v)]
+    if seq is not None:
+        args += ["--seq", str(seq)]
+    res = run_flagctl(args, server=cluster.server,
+                      key=key if key is not None else gk.etl_key)
+    try:
+        return res.json(), res
+    except ValueError:
+        return None, res
+
+
+def gate_status(gk, cluster, rollout):
+    res = run_flagctl(["gate", "status", rollout, "--json", "--gatekeeper",
+                       gk.api], server=cluster.server)
+    assert res.ok, res
+    return res.json()["gates"][0]
+
+
+def wait_for(pred, what, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    for _ in range(int(timeout / 0.05) + 1):
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for %s" % what)
+
+
+def gk_audit(cluster, rollout, action):
+    return [e for e in cluster.audit(rollout)
+            if e.get("actor") == "gatekeeper" and e.get("action") == action]
+
+
+def test_good_reports_promote_after_soak(cluster, gk, tmp_path):
+    setup_rollout(cluster, tmp_path, "orders_promote")
+    verdicts = []
+    for _ in range(3):
+        v, res = report(gk, cluster, "orders_promote", error_rate=0.001,
+                        latency_ms=250)
+        assert v is not None and v["accepted"], res
+        verdicts.append(v)
+    assert verdicts[0]["gate"] == "pending"  # min_samples 2
+    assert verdicts[0]["counted"]
+    assert stage_of(cluster, "orders_promote") == "canary"
+    v, res = report(gk, cluster, "orders_promote", error_rate=0.002,
+                    latency_ms=300)
+    assert v["accepted"], res
+    wait_for(lambda: stage_of(cluster, "orders_promote") == "full",
+             "the promotion")
+    entries = wait_for(lambda: gk_audit(cluster, "orders_promote",
+                                        "promote"), "the audit entry")
+    assert len(entries) == 1
+    e = entries[0]
+    assert "passed" in e["reason"] and "error_rate" in e["reason"], e
+    assert len(e.get("evidence_digest", "")) == 64, e
+    res = run_flagctl(["gate", "evidence", "orders_promote",
+                       str(e["revision"]), "--json", "--gatekeeper", gk.api],
+                      server=cluster.server)
+    assert res.ok, res
+    ev = res.json()
+    assert ev["digest_ok"] and ev["digest"] == e["evidence_digest"], ev
+    assert ev["action"] == "promote" and len(ev["reports"]) == 4
+    assert all(r["key"] == "etl-orders" for r in ev["reports"])
+
+
+def test_restart_mid_window_keeps_counts(cluster, gk, tmp_path):
+    setup_rollout(cluster, tmp_path, "orders_restart")
+    for _ in range(2):
+        v, res = report(gk, cluster, "orders_restart", error_rate=0.001,
+                        latency_ms=100)
+        assert v["accepted"], res
+    before = gate_status(gk, cluster, "orders_restart")
+    assert before["counted"] == 2 and before["state"] == "passing", before
+    assert gk.stop() == 0
+    assert "stopped cleanly" in gk.log_text()
+    gk.start()
+    after = gate_status(gk, cluster, "orders_restart")
+    assert after["counted"] == 2, after
+    assert after["window_reports"] == 2, after
+    assert after["soak_reports"] == before["soak_reports"], after
+    # Two more good reports finish the soak of 3 passing evaluations:
+    # had the restart lost the window, the first would still be pending.
+    v, _ = report(gk, cluster, "orders_restart", error_rate=0.001,
+                  latency_ms=100)
+    assert v["gate"] == "passing", v
+    assert stage_of(cluster, "orders_restart") == "canary"
+    v, _ = report(gk, cluster, "orders_restart", error_rate=0.001,
+                  latency_ms=100)
+    wait_for(lambda: stage_of(cluster, "orders_restart") == "full",
+             "the promotion after the restart")
+    # Replay marks survive the restart too.
+    assert len(gk_audit(cluster, "orders_restart", "promote")) == 1
+
+
+def test_bad_batch_rolls_back_and_every_client_sees_it(cluster, gk,
+                                                       tmp_path):
+    setup_rollout(cluster, tmp_path, "orders_bad", min_samples=1)
+    watchers = []
+    try:
+        for i in range(N_WATCHERS):
+            watchers.append(subprocess.Popen(
+                [os.environ.get("FLAGCTL_BIN", str(BUILD / "flagctl")),
+                 "--server", cluster.server, "watch", "orders_bad",
+                 "--count", "1", "--timeout-s", "60", "--json"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        # Let every watcher subscribe (the stream has no replay).
+        time.sleep(1.0)
+        v, res = report(gk, cluster, "orders_bad", error_rate=0.2,
+                        latency_ms=100)
+        assert v["accepted"] and v["gate"] == "breaching", (v, res)
+        assert stage_of(cluster, "orders_bad") == "canary"  # damping
+        t0 = time.monotonic()
+        v, res = report(gk, cluster, "orders_bad", error_rate=0.3,
+                        latency_ms=100)
+        assert v["accepted"], res
+        outs = []
+        for w in watchers:
+            out, err = w.communicate(timeout=60)
+            outs.append((w.returncode, out, err))
+        elapsed_ms = (time.monotonic() - t0) * 1000
+        print("gatekeeper: report-to-all-%d-clients rollback time %.1f ms "
+              "(upper bound incl. process overheads)"
+              % (N_WATCHERS, elapsed_ms))
+        for rc, out, err in outs:
+            assert rc == 0, (out, err)
+            line = json.loads(out.strip().splitlines()[0])
+            assert line.get("action") == "rollback", line
+    finally:
+        for w in watchers:
+            if w.poll() is None:
+                w.kill()
+                w.wait(timeout=10)
+    assert stage_of(cluster, "orders_bad") == "baseline"
+    e = gk_audit(cluster, "orders_bad", "rollback")
+    assert len(e) == 1, e
+    assert "failing" in e[0]["reason"] and "error_rate mean < 0.01" in \
+        e[0]["reason"], e[0]
+    # Decided: more bad reports for the old stage are recorded only.
+    v, _ = report(gk, cluster, "orders_bad", error_rate=0.5, latency_ms=1,
+                  **{})
+    assert v["accepted"]
+    assert len(gk_audit(cluster, "orders_bad", "rollback")) == 1
+
+
+def test_rejections_are_counted_per_reason(cluster, gk, tmp_path):
+    setup_rollout(cluster, tmp_path, "orders_rej")
+    v, res = report(gk, cluster, "orders_rej", seq=10, error_rate=0.001,
+                    latency_ms=1)
+    assert v["accepted"], res
+    v, res = report(gk, cluster, "orders_rej", seq=10, error_rate=0.001,
+                    latency_ms=1)
+    assert not v["accepted"] and v["reason"] == "replay", res
+    v, res = report(gk, cluster, "orders_rej", seq=9, error_rate=0.001,
+                    latency_ms=1)
+    assert v["reason"] == "replay", res
+    # The reporter's scope is orders*; payments is out of it.
+    f = Path(tmp_path) / "pay.yaml"
+    f.write_text(ROLLOUT_YAML.format(name="payments_x", min_samples=1))
+    cluster.ok("apply", "-f", f)
+    v, res = report(gk, cluster, "payments_x", error_rate=0.001)
+    assert v["reason"] == "scope", res
+    # The admin key may report; an operator key may not.
+    v, res = report(gk, cluster, "orders_rej", key=gk.key, error_rate=0.1)
+    assert v["reason"] == "role", res
+    v, res = report(gk, cluster, "orders_nope", stage="canary",
+                    error_rate=0.1)
+    assert v["reason"] == "unknown_rollout", res
+    m = gk.metrics()
+    assert 'sluice_gk_reports_rejected_total{reason="replay"} 2' in m, m
+    assert 'sluice_gk_reports_rejected_total{reason="scope"} 1' in m, m
+    assert 'sluice_gk_reports_rejected_total{reason="role"} 1' in m, m
+    assert 'sluice_gk_reports_rejected_total{reason="unknown_rollout"} 1' \
+        in m, m
+    st = gate_status(gk, cluster, "orders_rej")
+    assert st["counted"] == 1, st
+    with urllib.request.urlopen(gk.http + "/readyz", timeout=10) as r:
+        assert r.status == 200
