@@ -152,6 +152,7 @@ $(LIBSO): $(LIB_OBJ) $(PROTO_OBJ)
 	$(Q)ln -sf libsluice.so.0 $(B)/libsluice.so
 
 $(B)/sluice.pc: clients/lib/sluice.pc.in
+	@mkdir -p $(dir $@)
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' $< > $@
 
 $(FLAGD): $(call obj,flagd/main.c) $(FLAGD_OBJ) $(LIBPROTO)

@@ -44,16 +44,16 @@ typedef enum {
 } ctx_state;
 
 typedef struct api_ctx {
-	flagd_api *api;
-	nng_ctx    ctx;
-	nng_aio   *aio;
-	nng_aio   *fwd_aio;
-	nng_ctx    fwd_ctx;
-	uint64_t   fwd_leader;
+	flagd_api   *api;
+	nng_ctx      ctx;
+	nng_aio     *aio;
+	nng_aio     *fwd_aio;
+	nng_ctx      fwd_ctx;
+	uint64_t     fwd_leader;
 	nng_duration fwd_budget;
-	ctx_state  state;
-	uint64_t   request_id;
-	bool       open;
+	ctx_state    state;
+	uint64_t     request_id;
+	bool         open;
 } api_ctx;
 
 struct flagd_api {
@@ -215,15 +215,16 @@ answer_cluster(flagd_node *node, Sluice__V1__Reply *rep, read_scratch *s)
 		ns->api_url      = (char *) (uintptr_t) p->api;
 		ns->role         = (char *) (uintptr_t) "unknown";
 		if (p->id == cfg->node_id) {
-			ns->self          = true;
-			ns->role          = (char *) (uintptr_t) flagd_role_name(
-                            st.role);
+			ns->self = true;
+			ns->role =
+			    (char *) (uintptr_t) flagd_role_name(st.role);
 			ns->term          = st.term;
 			ns->commit_index  = st.commit_index;
 			ns->applied_index = st.applied_index;
 			ns->match_index   = st.last_index;
 			if (st.role != FLAGD_ROLE_LEADER &&
-			    st.contact_mono_ms != 0 && now > st.contact_mono_ms) {
+			    st.contact_mono_ms != 0 &&
+			    now > st.contact_mono_ms) {
 				ns->last_contact_ms = now - st.contact_mono_ms;
 			}
 		} else if (p->id == st.leader_id) {
@@ -233,10 +234,13 @@ answer_cluster(flagd_node *node, Sluice__V1__Reply *rep, read_scratch *s)
 		if (st.role == FLAGD_ROLE_LEADER && p->id != cfg->node_id) {
 			for (size_t j = 0; j < st.npeers; j++) {
 				if (st.peers[j].id == p->id) {
-					ns->role = (char *) (uintptr_t) (st.peers[j].recent
-					        ? "follower"
-					        : "unreachable");
-					ns->match_index = st.peers[j].match_index;
+					ns->role =
+					    (char *) (uintptr_t) (st.peers[j]
+					                              .recent
+					            ? "follower"
+					            : "unreachable");
+					ns->match_index =
+					    st.peers[j].match_index;
 				}
 			}
 		}
@@ -394,7 +398,7 @@ mark_reply(flagd_node *node, Sluice__V1__Reply *rep)
 	flagd_consensus_status_get(flagd_node_consensus(node), &st);
 	rep->leader = st.role == FLAGD_ROLE_LEADER;
 	rep->stale  = flagd_consensus_stale(
-            &st, flagd_node_config(node)->election_ms, sl_mono_ms());
+	     &st, flagd_node_config(node)->election_ms, sl_mono_ms());
 }
 
 // Validates the header; SLUICE_OK or an error with msg.
@@ -614,8 +618,7 @@ forward_write(api_ctx *c, Sluice__V1__Request *req, uint64_t leader)
 	char                why[300];
 	nng_duration        budget = API_FORWARD_DEFAULT_MS;
 
-	for (i = 0; i < cfg->npeers && cfg->peers[i].id != leader; i++) {
-	}
+	for (i = 0; i < cfg->npeers && cfg->peers[i].id != leader; i++) { }
 	if (i == cfg->npeers) {
 		snprintf(why, sizeof(why), "leader %llu is not in --peers",
 		    (unsigned long long) leader);
@@ -627,9 +630,13 @@ forward_write(api_ctx *c, Sluice__V1__Request *req, uint64_t leader)
 		budget = (nng_duration) req->header->deadline_ms;
 	}
 	req->header->forwarded = true;
-	if (sl_pack(&req->base, &buf, &len) != SLUICE_OK ||
-	    fwd_socket(a, i, &sock) != 0 ||
+	if (sl_pack(&req->base, &buf, &len) != SLUICE_OK) {
+		reply_write_error(c, SLUICE_ENOMEM, "out of memory");
+		return;
+	}
+	if (fwd_socket(a, i, &sock) != 0 ||
 	    nng_ctx_open(&c->fwd_ctx, sock) != 0) {
+		free(buf);
 		snprintf(why, sizeof(why),
 		    "cannot forward the write to leader %llu at %s",
 		    (unsigned long long) leader, cfg->peers[i].api);
@@ -665,7 +672,7 @@ fwd_cb(void *arg)
 	const flagd_config *cfg = flagd_node_config(c->api->node);
 	const char         *url = "?";
 	char                why[300];
-	int                 rv  = nng_aio_result(c->fwd_aio);
+	int                 rv = nng_aio_result(c->fwd_aio);
 
 	for (size_t i = 0; i < cfg->npeers; i++) {
 		if (cfg->peers[i].id == c->fwd_leader) {
@@ -700,12 +707,13 @@ fwd_cb(void *arg)
 		if (rv != 0) {
 			snprintf(why, sizeof(why),
 			    "leader %llu at %s did not answer the forwarded "
-			    "write (%s); it may or may not have been committed",
+			    "write (%s); it may or may not have been "
+			    "committed",
 			    (unsigned long long) c->fwd_leader, url,
 			    nng_strerror(rv));
-			reply_write_error(c, rv == NNG_ETIMEDOUT
-			        ? SLUICE_ETIMEDOUT
-			        : SLUICE_EUNAVAIL,
+			reply_write_error(c,
+			    rv == NNG_ETIMEDOUT ? SLUICE_ETIMEDOUT
+			                        : SLUICE_EUNAVAIL,
 			    why);
 			return;
 		}
@@ -738,8 +746,8 @@ fwd_wait_applied(flagd_node *node, nng_msg *msg)
 		return;
 	}
 	if (rep->result_case == SLUICE__V1__REPLY__RESULT_WRITE &&
-	    flagd_node_wait_revision(node, rep->revision,
-	        API_FWD_APPLY_WAIT_MS) != SLUICE_OK) {
+	    flagd_node_wait_revision(
+	        node, rep->revision, API_FWD_APPLY_WAIT_MS) != SLUICE_OK) {
 		sl_log_info("api.fwd",
 		    "revision %llu not applied here within %u ms; relaying "
 		    "the leader's answer anyway",
@@ -798,9 +806,9 @@ handle_request(api_ctx *c, nng_msg *msg)
 		char                   why[256];
 
 		atomic_fetch_add(&m->requests[FLAGD_OP_WRITE], 1);
-		c->request_id = req->header != NULL ? req->header->request_id
-		                                    : 0;
-		why[0]        = '\0';
+		c->request_id =
+		    req->header != NULL ? req->header->request_id : 0;
+		why[0] = '\0';
 		if ((rv = check_header(req, why, sizeof(why))) != SLUICE_OK) {
 			atomic_fetch_add(&m->bad_input, 1);
 			sluice__v1__request__free_unpacked(req, NULL);
@@ -818,7 +826,7 @@ handle_request(api_ctx *c, nng_msg *msg)
 		// touch c after a successful hand-off.
 		c->state = CTX_WRITE;
 		rv       = flagd_node_write(
-                    node, req->write, write_done, c, why, sizeof(why));
+		          node, req->write, write_done, c, why, sizeof(why));
 		sluice__v1__request__free_unpacked(req, NULL);
 		if (rv != SLUICE_OK) {
 			reply_write_error(c, rv, why);

@@ -21,35 +21,36 @@
 #include "transport.h"
 
 typedef struct prop {
-	uint8_t           *buf;
-	size_t             len;
-	flagd_propose_cb   cb;
-	void              *arg;
+	uint8_t                *buf;
+	size_t                  len;
+	flagd_propose_cb        cb;
+	void                   *arg;
 	struct flagd_consensus *owner;
-	struct raft_apply  req;
-	struct prop       *next;
-	struct prop       *inext; // in flight: proposed, not yet answered
+	struct raft_apply       req;
+	struct prop            *next;
+	struct prop            *inext; // in flight: proposed, not yet answered
 } prop;
 
 struct flagd_consensus {
-	const flagd_config  *cfg;
-	flagd_consensus_fsm  fsm;
-	char                 dir[1024];
+	const flagd_config *cfg;
+	flagd_consensus_fsm fsm;
+	char                dir[1024];
 
-	uv_loop_t                loop;
-	uv_async_t               async;
-	uv_timer_t               tick;
-	flagd_transport         *transport;
-	struct raft_io           io;
-	struct raft_fsm          rfsm;
-	struct raft              raft;
-	bool loop_init;
-	bool io_init;
-	bool raft_init;
-	bool handles_init;
+	uv_loop_t        loop;
+	uv_async_t       async;
+	uv_timer_t       tick;
+	flagd_transport *transport;
+	struct raft_io   io;
+	struct raft_fsm  rfsm;
+	struct raft      raft;
+	bool             loop_init;
+	bool             io_init;
+	bool             raft_init;
+	bool             handles_init;
 
 	pthread_t thread;
 	bool      thread_started;
+	bool      joined; // the loop thread has been joined
 
 	pthread_mutex_t        mtx;
 	prop                  *head; // proposals waiting for the loop
@@ -83,8 +84,8 @@ bool
 flagd_consensus_stale(
     const flagd_consensus_status *st, uint64_t election_ms, uint64_t now_ms)
 {
-	if (st->role == FLAGD_ROLE_LEADER && st->updated_mono_ms + election_ms >=
-	        now_ms) {
+	if (st->role == FLAGD_ROLE_LEADER &&
+	    st->updated_mono_ms + election_ms >= now_ms) {
 		return (false);
 	}
 	if (st->leader_id == 0 || st->contact_mono_ms == 0) {
@@ -208,7 +209,7 @@ fsm_apply(struct raft_fsm *f, const struct raft_buffer *buf, void **result)
 	int         rv;
 
 	*result = NULL;
-	rv      = flagd_consensus_unframe(buf->base, buf->len, &payload, &plen);
+	rv = flagd_consensus_unframe(buf->base, buf->len, &payload, &plen);
 	if (rv == SLUICE_OK) {
 		rv = c->fsm.apply(c->fsm.arg, index, payload, plen, result);
 	}
@@ -266,8 +267,8 @@ fsm_restore(struct raft_fsm *f, struct raft_buffer *buf)
 	size_t           plen;
 	int              rv;
 
-	if ((rv = flagd_consensus_unframe(buf->base, buf->len, &payload,
-	         &plen)) != SLUICE_OK ||
+	if ((rv = flagd_consensus_unframe(
+	         buf->base, buf->len, &payload, &plen)) != SLUICE_OK ||
 	    (rv = c->fsm.restore(c->fsm.arg, payload, plen)) != SLUICE_OK) {
 		sl_log_err("raft.restore", "cannot restore a snapshot: %s",
 		    sluice_strerror(rv));
@@ -342,8 +343,8 @@ propose_queued(flagd_consensus *c, prop *list)
 			now = c->last_stamp;
 		}
 		c->last_stamp = now;
-		if (flagd_consensus_stamp(p->buf, p->len, now, &b.base,
-		        &b.len) != SLUICE_OK) {
+		if (flagd_consensus_stamp(
+		        p->buf, p->len, now, &b.base, &b.len) != SLUICE_OK) {
 			p->cb(p->arg, SLUICE_ENOMEM, "out of memory", NULL);
 			prop_free(p);
 			continue;
@@ -450,10 +451,10 @@ status_take(flagd_consensus *c)
 	} else if (st.role == FLAGD_ROLE_FOLLOWER && lid != 0) {
 		// election_timer_start is reset on every message from the
 		// leader: it is the follower's last leader contact.
-		uint64_t now = r->io->time(r->io);
-		uint64_t ago = now > r->election_timer_start
-		    ? now - r->election_timer_start
-		    : 0;
+		uint64_t now       = r->io->time(r->io);
+		uint64_t ago       = now > r->election_timer_start
+		          ? now - r->election_timer_start
+		          : 0;
 		st.contact_mono_ms = mono > ago ? mono - ago : 1;
 	}
 	for (unsigned i = 0;
@@ -462,8 +463,9 @@ status_take(flagd_consensus *c)
 		ps->id                = r->configuration.servers[i].id;
 		if (st.role == FLAGD_ROLE_LEADER &&
 		    r->leader_state.progress != NULL) {
-			ps->match_index = r->leader_state.progress[i].match_index;
-			ps->recent      = r->leader_state.progress[i].recent_recv;
+			ps->match_index =
+			    r->leader_state.progress[i].match_index;
+			ps->recent = r->leader_state.progress[i].recent_recv;
 		}
 	}
 	pthread_mutex_lock(&c->mtx);
@@ -476,7 +478,8 @@ status_take(flagd_consensus *c)
 	pthread_mutex_unlock(&c->mtx);
 
 	if (st.role == FLAGD_ROLE_LEADER && !c->was_leader) {
-		sl_log_notice("raft.leader", "node %llu is the leader (term %llu)",
+		sl_log_notice("raft.leader",
+		    "node %llu is the leader (term %llu)",
 		    (unsigned long long) c->cfg->node_id,
 		    (unsigned long long) st.term);
 		c->was_leader = true;
@@ -484,8 +487,10 @@ status_take(flagd_consensus *c)
 			c->fsm.leader(c->fsm.arg);
 		}
 	} else if (st.role != FLAGD_ROLE_LEADER && c->was_leader) {
-		sl_log_notice("raft.follower", "node %llu is no longer the "
-		    "leader (term %llu)", (unsigned long long) c->cfg->node_id,
+		sl_log_notice("raft.follower",
+		    "node %llu is no longer the "
+		    "leader (term %llu)",
+		    (unsigned long long) c->cfg->node_id,
 		    (unsigned long long) st.term);
 		c->was_leader = false;
 	}
@@ -527,7 +532,7 @@ async_cb(uv_async_t *a)
 	pthread_mutex_lock(&c->mtx);
 	list    = c->head;
 	c->head = c->tail = NULL;
-	stop    = c->stopping;
+	stop              = c->stopping;
 	pthread_mutex_unlock(&c->mtx);
 	if (stop) {
 		fail_all(list, SLUICE_ECLOSED, "flagd is shutting down");
@@ -621,13 +626,13 @@ flagd_consensus_open(flagd_consensus **cp, const flagd_config *cfg,
 		rv = SLUICE_EINTERNAL;
 		goto fail;
 	}
-	c->async.data    = c;
-	c->tick.data     = c;
-	c->handles_init  = true;
+	c->async.data   = c;
+	c->tick.data    = c;
+	c->handles_init = true;
 	// Peers are named by host name in the configuration; the wrapper
 	// resolves them on each connect (transport.h).
-	if ((rv = flagd_transport_alloc(&c->transport, &c->loop,
-	         cfg->raft_listen)) != SLUICE_OK) {
+	if ((rv = flagd_transport_alloc(
+	         &c->transport, &c->loop, cfg->raft_listen)) != SLUICE_OK) {
 		if (rv == SLUICE_EINVAL) {
 			sl_log_err("raft.bind", "--raft %s is not IPV4:PORT",
 			    cfg->raft_listen);
@@ -650,21 +655,23 @@ flagd_consensus_open(flagd_consensus **cp, const flagd_config *cfg,
 	c->rfsm.apply    = fsm_apply;
 	c->rfsm.snapshot = fsm_snapshot;
 	c->rfsm.restore  = fsm_restore;
-	if ((rv = raft_init(&c->raft, &c->io, &c->rfsm, self->id,
-	         self->raft)) != 0) {
+	if ((rv = raft_init(
+	         &c->raft, &c->io, &c->rfsm, self->id, self->raft)) != 0) {
 		rv = raft_fail(c, "raft_init", rv);
 		goto fail;
 	}
 	c->raft_init = true;
 	c->raft.data = c;
 	raft_set_election_timeout(&c->raft, (unsigned) cfg->election_ms);
-	raft_set_heartbeat_timeout(&c->raft, (unsigned) cfg->raft_heartbeat_ms);
+	raft_set_heartbeat_timeout(
+	    &c->raft, (unsigned) cfg->raft_heartbeat_ms);
 	// Without pre-vote a node back from a partition deposes a healthy
 	// leader, and failover takes about three election timeouts.
 	raft_set_pre_vote(&c->raft, true);
 	raft_set_snapshot_threshold(
 	    &c->raft, (unsigned) cfg->snapshot_threshold);
-	raft_set_snapshot_trailing(&c->raft, (unsigned) cfg->snapshot_trailing);
+	raft_set_snapshot_trailing(
+	    &c->raft, (unsigned) cfg->snapshot_trailing);
 
 	raft_configuration_init(&conf);
 	for (size_t i = 0; i < cfg->npeers; i++) {
@@ -701,8 +708,14 @@ flagd_consensus_open(flagd_consensus **cp, const flagd_config *cfg,
 		}
 		uv_timer_start(&c->tick, tick_cb, 0, every);
 	}
+	// The FSM's callbacks reach this handle through the node (e.g. the
+	// key bootstrap proposes from the first tick), so it must be
+	// published before the loop thread runs: the one out-parameter
+	// written ahead of success, and cleared again if the start fails.
+	*cp = c;
 	if (pthread_create(&c->thread, NULL, loop_main, c) != 0) {
-		rv = SLUICE_EINTERNAL;
+		*cp = NULL;
+		rv  = SLUICE_EINTERNAL;
 		goto fail;
 	}
 	c->thread_started = true;
@@ -712,7 +725,6 @@ flagd_consensus_open(flagd_consensus **cp, const flagd_config *cfg,
 	    (unsigned long long) self->id, self->raft, cfg->raft_listen,
 	    cfg->npeers, (unsigned long long) cfg->election_ms,
 	    (unsigned long long) cfg->raft_heartbeat_ms);
-	*cp = c;
 	return (SLUICE_OK);
 fail:
 	teardown(c);
@@ -722,9 +734,9 @@ fail:
 }
 
 void
-flagd_consensus_close(flagd_consensus *c)
+flagd_consensus_stop(flagd_consensus *c)
 {
-	if (c == NULL) {
+	if (c == NULL || !c->thread_started || c->joined) {
 		return;
 	}
 	pthread_mutex_lock(&c->mtx);
@@ -732,6 +744,16 @@ flagd_consensus_close(flagd_consensus *c)
 	pthread_mutex_unlock(&c->mtx);
 	uv_async_send(&c->async);
 	pthread_join(c->thread, NULL);
+	c->joined = true;
+}
+
+void
+flagd_consensus_close(flagd_consensus *c)
+{
+	if (c == NULL) {
+		return;
+	}
+	flagd_consensus_stop(c);
 	(void) uv_loop_close(&c->loop);
 	pthread_mutex_destroy(&c->mtx);
 	free(c);

@@ -67,6 +67,14 @@ int flagd_consensus_open(flagd_consensus **cp, const flagd_config *cfg,
  * Stops the loop (queued proposals fail with ECLOSED), closes libraft and
  * joins the thread. NULL is a no-op. Not from the loop thread.
  */
+/*
+ * Stops the loop: raft is closed and every write still in flight is
+ * failed through its callback, on the loop thread, before this returns.
+ * The handle stays readable (status) until flagd_consensus_close.
+ * Idempotent; NULL is a no-op.
+ */
+void flagd_consensus_stop(flagd_consensus *c);
+
 void flagd_consensus_close(flagd_consensus *c);
 
 /*
@@ -113,8 +121,8 @@ void flagd_consensus_status_get(
  * Whether a node with status st has lost its leader for longer than the
  * election timeout at mono time now_ms (a leader is never stale).
  */
-bool flagd_consensus_stale(const flagd_consensus_status *st,
-    uint64_t election_ms, uint64_t now_ms);
+bool flagd_consensus_stale(
+    const flagd_consensus_status *st, uint64_t election_ms, uint64_t now_ms);
 
 /* "leader", "follower", "candidate", "unknown". */
 const char *flagd_role_name(flagd_role r);
@@ -130,7 +138,7 @@ int flagd_consensus_stamp(const uint8_t *buf, size_t len, uint64_t time_ms,
     void **outp, size_t *outlenp) SLUICE_NODISCARD;
 
 /* The payload of a framed buffer (borrowed); ECORRUPT when malformed. */
-int flagd_consensus_unframe(const void *buf, size_t len,
-    const void **payloadp, size_t *plenp) SLUICE_NODISCARD;
+int flagd_consensus_unframe(const void *buf, size_t len, const void **payloadp,
+    size_t *plenp) SLUICE_NODISCARD;
 
 #endif /* FLAGD_CONSENSUS_H */

@@ -97,6 +97,9 @@ main(int argc, char **argv)
 	atomic_store(&flagd_node_metrics(node)->ready, 0);
 	flagd_api_stop_listening(api);
 	flagd_node_drain(node, cfg.drain_ms);
+	// Writes the drain did not see finish are failed now, while the API
+	// contexts their replies go to still exist.
+	flagd_node_stop(node);
 	flagd_api_close(api);
 	flagd_http_close(http);
 	flagd_node_close(node);
@@ -107,6 +110,7 @@ main(int argc, char **argv)
 
 fail:
 	sl_log_err("main.start", "cannot start: %s", sluice_strerror(rv));
+	flagd_node_stop(node);
 	flagd_api_close(api);
 	flagd_http_close(http);
 	flagd_node_close(node);

@@ -163,11 +163,11 @@ apply_bootstrap(flagd_node *n, const Sluice__V1__LogEntry *e,
 
 // Loop thread: one committed entry, in log order.
 static int
-fsm_apply(void *arg, uint64_t index, const void *buf, size_t len,
-    void **resultp)
+fsm_apply(
+    void *arg, uint64_t index, const void *buf, size_t len, void **resultp)
 {
-	flagd_node           *n = arg;
-	Sluice__V1__LogEntry *e = NULL;
+	flagd_node           *n   = arg;
+	Sluice__V1__LogEntry *e   = NULL;
 	Sluice__V1__Command  *cmd = NULL;
 	flagd_machine_opts    o   = n->mopts;
 	flagd_result         *res;
@@ -185,13 +185,13 @@ fsm_apply(void *arg, uint64_t index, const void *buf, size_t len,
 	res         = result_alloc(SLUICE_OK, "");
 	o.log_index = index;
 	if (sl_unpack(&sluice__v1__log_entry__descriptor, buf, len,
-	        SL_MAX_REQUEST_BYTES * 4u, (ProtobufCMessage **) &e) !=
-	    SLUICE_OK) {
+	        SL_MAX_REQUEST_BYTES * 4u,
+	        (ProtobufCMessage **) &e) != SLUICE_OK) {
 		// Only flagd writes entries; one that does not decode is
 		// refused alike on every node.
 		res->code = SLUICE_EPROTO;
-		snprintf(res->msg, sizeof(res->msg), "log entry %llu is damaged",
-		    (unsigned long long) index);
+		snprintf(res->msg, sizeof(res->msg),
+		    "log entry %llu is damaged", (unsigned long long) index);
 	} else if (e->op_case == SLUICE__V1__LOG_ENTRY__OP_BOOTSTRAP &&
 	    e->bootstrap != NULL) {
 		(void) apply_bootstrap(n, e, &o, res);
@@ -334,8 +334,8 @@ bootstrap_done(void *arg, int code, const char *msg, void *result)
 
 	n->bootstrapping = false;
 	if (code != SLUICE_OK) {
-		sl_log_warn("keys.bootstrap", "key bootstrap not committed: %s",
-		    msg);
+		sl_log_warn(
+		    "keys.bootstrap", "key bootstrap not committed: %s", msg);
 	} else if (res != NULL && res->code != SLUICE_OK) {
 		sl_log_err("keys.bootstrap", "cannot seed keys: %s", res->msg);
 	}
@@ -367,15 +367,15 @@ store_has_keys(flagd_node *n)
 static void
 fsm_leader(void *arg)
 {
-	flagd_node               *n = arg;
-	Sluice__V1__Key          *keys  = NULL;
-	size_t                    nkeys = 0;
-	Sluice__V1__Key         **ptrs;
-	Sluice__V1__KeyBootstrap  kb;
-	Sluice__V1__LogEntry      e;
-	uint8_t                  *buf;
-	size_t                    len;
-	char                      err[256];
+	flagd_node              *n     = arg;
+	Sluice__V1__Key         *keys  = NULL;
+	size_t                   nkeys = 0;
+	Sluice__V1__Key        **ptrs;
+	Sluice__V1__KeyBootstrap kb;
+	Sluice__V1__LogEntry     e;
+	uint8_t                 *buf;
+	size_t                   len;
+	char                     err[256];
 
 	if (n->bootstrapping || n->cfg->authorized_keys[0] == '\0' ||
 	    store_has_keys(n)) {
@@ -392,22 +392,21 @@ fsm_leader(void *arg)
 	}
 	sluice__v1__key_bootstrap__init(&kb);
 	sluice__v1__log_entry__init(&e);
-	kb.n_keys    = nkeys;
-	kb.keys      = ptrs;
-	e.op_case    = SLUICE__V1__LOG_ENTRY__OP_BOOTSTRAP;
-	e.bootstrap  = &kb;
-	e.actor      = (char *) (uintptr_t) "flagd";
-	len          = sluice__v1__log_entry__get_packed_size(&e);
-	buf          = sl_xmalloc(len > 0 ? len : 1);
+	kb.n_keys   = nkeys;
+	kb.keys     = ptrs;
+	e.op_case   = SLUICE__V1__LOG_ENTRY__OP_BOOTSTRAP;
+	e.bootstrap = &kb;
+	e.actor     = (char *) (uintptr_t) "flagd";
+	len         = sluice__v1__log_entry__get_packed_size(&e);
+	buf         = sl_xmalloc(len > 0 ? len : 1);
 	(void) sluice__v1__log_entry__pack(&e, buf);
 	free(ptrs);
 	sl_keys_free(keys, nkeys);
 	if (flagd_consensus_propose(n->cons, buf, len, bootstrap_done, n) ==
 	    SLUICE_OK) {
 		n->bootstrapping = true;
-		sl_log_notice("keys.bootstrap",
-		    "proposing %zu keys from %s", nkeys,
-		    n->cfg->authorized_keys);
+		sl_log_notice("keys.bootstrap", "proposing %zu keys from %s",
+		    nkeys, n->cfg->authorized_keys);
 	}
 }
 
@@ -427,7 +426,8 @@ write_done(void *arg, int code, const char *msg, void *result)
 		res->revision = atomic_load(&n->metrics.revision);
 	}
 	if (res->code == SLUICE_OK && res->changed) {
-		atomic_fetch_add(&n->metrics.write_ns_sum, sl_mono_ns() - j->t0);
+		atomic_fetch_add(
+		    &n->metrics.write_ns_sum, sl_mono_ns() - j->t0);
 	} else if (res->code != SLUICE_OK) {
 		flagd_metrics_count_error(&n->metrics, res->code);
 	}
@@ -507,11 +507,11 @@ flagd_node_write(flagd_node *n, const Sluice__V1__SignedCommand *sc,
 	// The entry carries the body exactly as signed; every node decodes
 	// it again when the entry commits. The loop stamps the time.
 	sluice__v1__log_entry__init(&e);
-	e.actor        = sc->key_id;
-	e.op_case      = SLUICE__V1__LOG_ENTRY__OP_COMMAND;
-	e.command      = sc->body;
-	len            = sluice__v1__log_entry__get_packed_size(&e);
-	buf            = sl_xmalloc(len > 0 ? len : 1);
+	e.actor   = sc->key_id;
+	e.op_case = SLUICE__V1__LOG_ENTRY__OP_COMMAND;
+	e.command = sc->body;
+	len       = sluice__v1__log_entry__get_packed_size(&e);
+	buf       = sl_xmalloc(len > 0 ? len : 1);
 	(void) sluice__v1__log_entry__pack(&e, buf);
 
 	j       = sl_xcalloc(1, sizeof(*j));
@@ -735,6 +735,14 @@ flagd_node_open(flagd_node **np, const flagd_config *cfg)
 fail:
 	flagd_node_close(n);
 	return (rv);
+}
+
+void
+flagd_node_stop(flagd_node *n)
+{
+	if (n != NULL) {
+		flagd_consensus_stop(n->cons);
+	}
 }
 
 void

@@ -29,8 +29,15 @@ int flagd_node_open(flagd_node **np, const flagd_config *cfg) SLUICE_NODISCARD;
 void flagd_node_close(flagd_node *n); /* NULL is a no-op */
 
 /*
- * Called once per submitted write, on the consensus loop thread, with the result
- * (borrowed for the call). It must not block.
+ * Stops consensus after the drain: writes still in flight are failed and
+ * their callbacks run before this returns, so it must come before the API
+ * that owns those callbacks is closed. NULL is a no-op.
+ */
+void flagd_node_stop(flagd_node *n);
+
+/*
+ * Called once per submitted write, on the consensus loop thread, with the
+ * result (borrowed for the call). It must not block.
  */
 typedef void (*flagd_write_cb)(void *arg, const flagd_result *res);
 

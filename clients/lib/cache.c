@@ -126,8 +126,14 @@ sl_cache_write(
 	(void) crypto_generichash(file + SL_CACHE_HEADER_BYTES + plen,
 	    SL_CACHE_SUM_BYTES, file, SL_CACHE_HEADER_BYTES + plen, NULL, 0);
 
-	snprintf(tmp, tlen, "%s.tmp.%ld", path, (long) getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	// A unique temp name: two clients of one process may share a cache
+	// path, and must never write into each other's temp file.
+	snprintf(tmp, tlen, "%s.tmp.XXXXXX", path);
+	fd = mkstemp(tmp);
+	if (fd >= 0) {
+		(void) fcntl(fd, F_SETFD, FD_CLOEXEC);
+		(void) fchmod(fd, 0644);
+	}
 	if (fd < 0) {
 		sl_log_debug("cache-open", "%s: %s", tmp, strerror(errno));
 		rv = SLUICE_EIO;

@@ -1305,6 +1305,16 @@ apply_change(sluice_client *c, Sluice__V1__Change *ch)
 	if (ch->revision <= applied) {
 		return; // already in the snapshot
 	}
+	if (ch->rollout == NULL && ch->audit == NULL) {
+		// Every write carries its audit entry; a change without one
+		// says the node's whole state was replaced (a snapshot was
+		// installed), so what it changed is unknown: fetch it all.
+		sl_log_notice("client-reset",
+		    "revision %llu replaced the node's state; re-syncing",
+		    (unsigned long long) ch->revision);
+		resync(c, false);
+		return;
+	}
 	if (ch->revision != applied + 1) {
 		sl_log_notice("client-gap",
 		    "revision gap: applied %llu, received %llu; re-syncing",
@@ -1561,7 +1571,7 @@ free_settings(sluice_client *c)
 	free(c->eps);
 	free(c->cache_file);
 	sl_reporter_close(c->reporter);
-	c->reporter   = NULL;
+	c->reporter = NULL;
 	sl_secret_free(c->key);
 	c->key        = NULL;
 	c->rpcs       = NULL;

@@ -333,6 +333,44 @@ test_client_revision_gap_forces_resync(void **state)
 	fake_stop(f);
 }
 
+// After a node installs a raft snapshot it publishes a change with no
+// rollout and no audit entry: the client cannot know what changed and
+// must fetch everything, not just move its revision.
+static void
+test_client_state_reset_change_forces_resync(void **state)
+{
+	fake              *f = fake_standard(5);
+	sluice_client_opts o;
+	sluice_client     *c;
+	Sluice__V1__Event  ev;
+	Sluice__V1__Change ch;
+	uint64_t           rev;
+
+	(void) state;
+	opts_fast(&o);
+	c = open_on(f, &o);
+	assert_int_equal(sluice_wait_revision(c, 5, WAIT_MS), SLUICE_OK);
+	// The state moves to revision 6 without its change being seen...
+	rev = fake_commit(f, fx_rollout("alpha", 2, 3, true, 60), false);
+	// ...and the node then announces revision 6 as a bare reset.
+	sluice__v1__event__init(&ev);
+	sluice__v1__change__init(&ch);
+	ch.revision  = rev;
+	ev.kind_case = SLUICE__V1__EVENT__KIND_CHANGE;
+	ev.change    = &ch;
+	pthread_mutex_lock(&f->mtx);
+	fake_publish(f, &ev);
+	pthread_mutex_unlock(&f->mtx);
+	assert_int_equal(sluice_wait_revision(c, rev, WAIT_MS), SLUICE_OK);
+	for (int i = 0; i < 500 && atomic_load(&f->snapshots) < 2; i++) {
+		usleep(10 * 1000);
+	}
+	assert_int_equal(atomic_load(&f->snapshots), 2);
+	assert_int_equal(sluice_int(c, "alpha.int", NULL, -1), 20);
+	sluice_client_close(c);
+	fake_stop(f);
+}
+
 static void
 test_client_heartbeat_ahead_forces_resync(void **state)
 {
@@ -732,6 +770,7 @@ main(void)
 		cmocka_unit_test(
 		    test_client_acks_at_connect_after_changes_and_leaving),
 		cmocka_unit_test(test_client_revision_gap_forces_resync),
+		cmocka_unit_test(test_client_state_reset_change_forces_resync),
 		cmocka_unit_test(test_client_heartbeat_ahead_forces_resync),
 		cmocka_unit_test(test_client_heartbeat_silence_fails_over),
 		cmocka_unit_test(test_client_cache_serves_when_server_down),
