@@ -41,6 +41,7 @@ typedef enum {
 	CTX_SEND,
 	CTX_FWD_SEND, // a write forwarded to the leader, being sent
 	CTX_FWD_RECV, // waiting for the leader's reply
+	CTX_WAIT, // parked until the node applies wait_rev (no thread held)
 } ctx_state;
 
 typedef struct api_ctx {
@@ -54,6 +55,11 @@ typedef struct api_ctx {
 	ctx_state    state;
 	uint64_t     request_id;
 	bool         open;
+	// CTX_WAIT: what the context waits for and what it answers then.
+	uint64_t             wait_rev;
+	uint64_t             wait_until_ms; // monotonic
+	Sluice__V1__Request *held_req;      // a read with min_revision, or
+	nng_msg             *held_reply;    // a forwarded write's reply
 } api_ctx;
 
 struct flagd_api {
@@ -261,22 +267,15 @@ answer_read(flagd_node *node, const Sluice__V1__Request *req,
 	flagd_txn *t;
 	int        rv;
 
-	if (req->min_revision > 0) {
-		uint64_t wait = req->header->deadline_ms;
-		if (wait == 0) {
-			wait = API_WAIT_DEFAULT_MS;
-		}
-		if (wait > API_WAIT_MAX_MS) {
-			wait = API_WAIT_MAX_MS;
-		}
-		if (flagd_node_wait_revision(node, req->min_revision, wait) !=
-		    SLUICE_OK) {
-			snprintf(s->msg, sizeof(s->msg),
-			    "revision %llu not reached within %llu ms",
-			    (unsigned long long) req->min_revision,
-			    (unsigned long long) wait);
-			return (SLUICE_ETIMEDOUT);
-		}
+	// The context waited (parked, holding no thread) before getting
+	// here; a revision still not applied is a timeout.
+	if (req->min_revision > 0 &&
+	    atomic_load(&flagd_node_metrics(node)->revision) <
+	        req->min_revision) {
+		snprintf(s->msg, sizeof(s->msg),
+		    "revision %llu not reached within the request's deadline",
+		    (unsigned long long) req->min_revision);
+		return (SLUICE_ETIMEDOUT);
 	}
 	if (req->op_case == SLUICE__V1__REQUEST__OP_CLUSTER) {
 		answer_cluster(node, rep, s);
@@ -663,7 +662,13 @@ forward_write(api_ctx *c, Sluice__V1__Request *req, uint64_t leader)
 	nng_ctx_send(c->fwd_ctx, c->fwd_aio);
 }
 
-static void fwd_wait_applied(flagd_node *node, nng_msg *msg);
+// How long a follower holds a forwarded write's reply for the revision to
+// be applied locally (read your writes on the node you wrote through).
+#define API_FWD_APPLY_WAIT_MS 1000u
+
+static uint64_t fwd_reply_revision(nng_msg *msg);
+static void     park(api_ctx *c, uint64_t rev, uint64_t wait_ms);
+static void answer_and_send(api_ctx *c, Sluice__V1__Request *req, int code);
 
 static void
 fwd_cb(void *arg)
@@ -720,40 +725,46 @@ fwd_cb(void *arg)
 		// The leader's reply goes back as it came, once this node has
 		// applied the revision it names: a client that wrote through
 		// this node and then reads from it sees its own write.
-		fwd_wait_applied(c->api->node, nng_aio_get_msg(c->fwd_aio));
-		nng_aio_set_msg(c->aio, nng_aio_get_msg(c->fwd_aio));
+		{
+			nng_msg *msg = nng_aio_get_msg(c->fwd_aio);
+			uint64_t rev = fwd_reply_revision(msg);
+			if (rev >
+			    atomic_load(
+			        &flagd_node_metrics(c->api->node)->revision)) {
+				c->held_reply = msg;
+				park(c, rev, API_FWD_APPLY_WAIT_MS);
+				return;
+			}
+			nng_aio_set_msg(c->aio, msg);
+		}
 		c->state = CTX_SEND;
 		nng_ctx_send(c->ctx, c->aio);
 		return;
 	case CTX_RECV:
 	case CTX_WRITE:
 	case CTX_SEND:
+	case CTX_WAIT:
 		break;
 	}
 }
 
-// Waits (bounded) until this node has applied the revision of a
-// forwarded write's successful reply. A reply that cannot be decoded or
-// carries an error is relayed at once.
-#define API_FWD_APPLY_WAIT_MS 1000u
-static void
-fwd_wait_applied(flagd_node *node, nng_msg *msg)
+// The revision a forwarded write's successful reply names, or 0 (an
+// error, or a reply that does not decode: relay it at once).
+static uint64_t
+fwd_reply_revision(nng_msg *msg)
 {
 	Sluice__V1__Reply *rep;
+	uint64_t           rev = 0;
 
 	if (sl_reply_decode(nng_msg_body(msg), nng_msg_len(msg), &rep) !=
 	    SLUICE_OK) {
-		return;
+		return (0);
 	}
-	if (rep->result_case == SLUICE__V1__REPLY__RESULT_WRITE &&
-	    flagd_node_wait_revision(
-	        node, rep->revision, API_FWD_APPLY_WAIT_MS) != SLUICE_OK) {
-		sl_log_info("api.fwd",
-		    "revision %llu not applied here within %u ms; relaying "
-		    "the leader's answer anyway",
-		    (unsigned long long) rep->revision, API_FWD_APPLY_WAIT_MS);
+	if (rep->result_case == SLUICE__V1__REPLY__RESULT_WRITE) {
+		rev = rep->revision;
 	}
 	sluice__v1__reply__free_unpacked(rep, NULL);
+	return (rev);
 }
 
 // A write reached a node that does not lead: forward it to the leader,
@@ -796,8 +807,6 @@ handle_request(api_ctx *c, nng_msg *msg)
 	flagd_node          *node = c->api->node;
 	flagd_metrics       *m    = flagd_node_metrics(node);
 	Sluice__V1__Request *req  = NULL;
-	uint8_t             *buf;
-	size_t               len;
 	int                  rv;
 
 	rv = sl_request_decode(nng_msg_body(msg), nng_msg_len(msg), &req);
@@ -833,7 +842,32 @@ handle_request(api_ctx *c, nng_msg *msg)
 		}
 		return;
 	}
-	rv = handle_read(node, rv == SLUICE_OK ? req : NULL, rv, &buf, &len);
+	if (rv == SLUICE_OK && req->min_revision > 0 && req->header != NULL &&
+	    atomic_load(&m->revision) < req->min_revision) {
+		uint64_t wait = req->header->deadline_ms;
+		if (wait == 0) {
+			wait = API_WAIT_DEFAULT_MS;
+		}
+		if (wait > API_WAIT_MAX_MS) {
+			wait = API_WAIT_MAX_MS;
+		}
+		c->held_req = req;
+		park(c, req->min_revision, wait);
+		return;
+	}
+	answer_and_send(c, req, rv);
+}
+
+// Answers a read (or an undecodable request, req == NULL, code = why)
+// and sends the reply; frees req.
+static void
+answer_and_send(api_ctx *c, Sluice__V1__Request *req, int code)
+{
+	uint8_t *buf;
+	size_t   len;
+	int      rv;
+
+	rv = handle_read(c->api->node, req, code, &buf, &len);
 	if (req != NULL) {
 		sluice__v1__request__free_unpacked(req, NULL);
 	}
@@ -844,6 +878,62 @@ handle_request(api_ctx *c, nng_msg *msg)
 		return;
 	}
 	ctx_send(c, buf, len);
+}
+
+// Parks the context until the node has applied rev or wait_ms passed:
+// it polls on an nng timer, so no nng thread is held while it waits
+// (many waiting reads must not starve the thread pool).
+#define API_PARK_POLL_MS 2
+static void
+park(api_ctx *c, uint64_t rev, uint64_t wait_ms)
+{
+	c->wait_rev      = rev;
+	c->wait_until_ms = sl_mono_ms() + wait_ms;
+	c->state         = CTX_WAIT;
+	nng_sleep_aio(API_PARK_POLL_MS, c->aio);
+}
+
+// A parked context's timer fired: answer if the revision is applied or
+// the time is up, else wait on.
+static void
+park_cb(api_ctx *c, int rv)
+{
+	flagd_metrics *m = flagd_node_metrics(c->api->node);
+	nng_msg       *reply;
+
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+		if (c->held_req != NULL) {
+			sluice__v1__request__free_unpacked(c->held_req, NULL);
+			c->held_req = NULL;
+		}
+		if (c->held_reply != NULL) {
+			nng_msg_free(c->held_reply);
+			c->held_reply = NULL;
+		}
+		return;
+	}
+	if (atomic_load(&m->revision) < c->wait_rev &&
+	    sl_mono_ms() < c->wait_until_ms) {
+		nng_sleep_aio(API_PARK_POLL_MS, c->aio);
+		return;
+	}
+	if (c->held_req != NULL) {
+		Sluice__V1__Request *req = c->held_req;
+		c->held_req              = NULL;
+		answer_and_send(c, req, SLUICE_OK);
+		return;
+	}
+	reply         = c->held_reply;
+	c->held_reply = NULL;
+	if (atomic_load(&m->revision) < c->wait_rev) {
+		sl_log_info("api.fwd",
+		    "revision %llu not applied here in time; relaying the "
+		    "leader's answer anyway",
+		    (unsigned long long) c->wait_rev);
+	}
+	nng_aio_set_msg(c->aio, reply);
+	c->state = CTX_SEND;
+	nng_ctx_send(c->ctx, c->aio);
 }
 
 static void
@@ -875,6 +965,9 @@ ctx_cb(void *arg)
 		}
 		c->state = CTX_RECV;
 		nng_ctx_recv(c->ctx, c->aio);
+		return;
+	case CTX_WAIT:
+		park_cb(c, nng_aio_result(c->aio));
 		return;
 	case CTX_WRITE:
 	case CTX_FWD_SEND:
