@@ -657,6 +657,18 @@ warn_if_keyless(flagd_node *n)
 	flagd_txn_abort(t);
 }
 
+// Heartbeats carry this: a node without a leader for longer than an
+// election timeout may be behind, and its clients should look elsewhere.
+static bool
+node_stale(void *arg)
+{
+	flagd_node            *n = arg;
+	flagd_consensus_status st;
+
+	flagd_consensus_status_get(n->cons, &st);
+	return (flagd_consensus_stale(&st, n->cfg->election_ms, sl_mono_ms()));
+}
+
 int
 flagd_node_open(flagd_node **np, const flagd_config *cfg)
 {
@@ -726,6 +738,7 @@ flagd_node_open(flagd_node **np, const flagd_config *cfg)
 	if ((rv = flagd_consensus_open(&n->cons, cfg, &fsm)) != SLUICE_OK) {
 		goto fail;
 	}
+	flagd_publish_set_stale_fn(n->pub, node_stale, n);
 	wait_for_keys(n);
 	if (cfg->npeers == 1 || cfg->authorized_keys[0] == '\0') {
 		warn_if_keyless(n);
@@ -741,6 +754,9 @@ void
 flagd_node_stop(flagd_node *n)
 {
 	if (n != NULL) {
+		if (n->pub != NULL) {
+			flagd_publish_set_stale_fn(n->pub, NULL, NULL);
+		}
 		flagd_consensus_stop(n->cons);
 	}
 }

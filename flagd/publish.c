@@ -17,16 +17,18 @@
 #include "publish.h"
 
 struct flagd_publish {
-	nng_socket      sock;
-	bool            sock_open;
-	uint64_t        node_id;
-	uint64_t        heartbeat_ms;
-	flagd_metrics  *m;
-	pthread_t       hb_thread;
-	bool            hb_started;
-	pthread_mutex_t mtx;
-	pthread_cond_t  cv;
-	bool            stopping;
+	nng_socket                sock;
+	bool                      sock_open;
+	uint64_t                  node_id;
+	uint64_t                  heartbeat_ms;
+	flagd_metrics            *m;
+	pthread_t                 hb_thread;
+	bool                      hb_started;
+	pthread_mutex_t           mtx;
+	pthread_cond_t            cv;
+	bool                      stopping;
+	_Atomic(bool (*)(void *)) stale_fn;
+	void *_Atomic             stale_arg;
 	// The last revision whose change has been sent. A heartbeat never
 	// advertises a revision before its change has left.
 	_Atomic uint64_t revision;
@@ -129,6 +131,13 @@ flagd_publish_open(flagd_publish **pp, const char *url, uint64_t node_id,
 fail:
 	flagd_publish_close(p);
 	return (rv);
+}
+
+void
+flagd_publish_set_stale_fn(flagd_publish *p, bool (*fn)(void *arg), void *arg)
+{
+	atomic_store(&p->stale_arg, arg);
+	atomic_store(&p->stale_fn, fn);
 }
 
 void

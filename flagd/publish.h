@@ -21,6 +21,14 @@ int flagd_publish_open(flagd_publish **pp, const char *url, uint64_t node_id,
     flagd_metrics *m) SLUICE_NODISCARD;
 
 /*
+ * Sets the function heartbeats ask whether the node is stale (no leader
+ * for longer than an election timeout). Called on the heartbeat thread;
+ * it must not block. NULL (the default) = never stale.
+ */
+void flagd_publish_set_stale_fn(
+    flagd_publish *p, bool (*fn)(void *arg), void *arg);
+
+/*
  * Publishes a committed change. Callers serialise calls (the writer
  * thread), so changes leave in revision order. Never blocks on a slow
  * subscriber: nng drops for that subscriber, which detects the gap.

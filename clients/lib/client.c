@@ -228,6 +228,7 @@ struct sluice_client {
 	bool          live;     // applied revision came from a server
 	uint64_t      seen_rev; // highest revision announced by the stream
 	uint64_t      last_event_ms; // real monotonic time of the last event
+	bool          stale_logged;  // told the log the node is leaderless
 	uint64_t      contact_wall_ms;
 	bool          cache_dirty;
 	bool          cache_failing;
@@ -1247,7 +1248,9 @@ sync_from(sluice_client *c, size_t i, uint64_t min_rev)
 		    c->eps[i], (unsigned long long) s->revision,
 		    (unsigned long long) atomic_load(&c->rev));
 	}
-	mark_contact(c);
+	if (!rep->stale) {
+		mark_contact(c);
+	}
 	install(c, s);
 	c->live          = true;
 	c->synced        = true;
@@ -1362,9 +1365,9 @@ handle_event(sluice_client *c, const void *buf, size_t len)
 		resync(c, false);
 		return;
 	}
-	c->last_event_ms = mono_ms();
 	switch (ev->kind_case) {
 	case SLUICE__V1__EVENT__KIND_CHANGE:
+		c->last_event_ms = mono_ms();
 		if (ev->change != NULL) {
 			apply_change(c, ev->change);
 		}
@@ -1373,6 +1376,21 @@ handle_event(sluice_client *c, const void *buf, size_t len)
 		if (ev->heartbeat == NULL) {
 			break;
 		}
+		// A node cut off from its leader still beats, at a revision
+		// that may be behind: that is no contact, and after the
+		// silence limit the client moves to another endpoint.
+		if (ev->heartbeat->stale) {
+			if (!c->stale_logged) {
+				sl_log_notice("client-stale",
+				    "%s has no leader; looking for another "
+				    "endpoint",
+				    c->sub_url);
+				c->stale_logged = true;
+			}
+			break;
+		}
+		c->stale_logged  = false;
+		c->last_event_ms = mono_ms();
 		mark_contact(c);
 		if (ev->heartbeat->revision > c->seen_rev) {
 			c->seen_rev = ev->heartbeat->revision;

@@ -31,7 +31,8 @@ typedef struct fake {
 	char                 pub_url[80];
 	pthread_t            thr;
 	atomic_bool          stop;
-	atomic_uint          hb_ms; // 0 = the test sends heartbeats
+	atomic_uint          hb_ms;    // 0 = the test sends heartbeats
+	atomic_bool          hb_stale; // heartbeats say: no leader here
 	pthread_mutex_t      mtx;
 	Sluice__V1__Rollout *rs[FAKE_MAX_ROLLOUTS];
 	size_t               n;
@@ -74,6 +75,7 @@ fake_heartbeat_at(fake *f, uint64_t rev)
 	sluice__v1__event__init(&ev);
 	sluice__v1__heartbeat__init(&hb);
 	hb.revision  = rev;
+	hb.stale     = atomic_load(&f->hb_stale);
 	ev.kind_case = SLUICE__V1__EVENT__KIND_HEARTBEAT;
 	ev.heartbeat = &hb;
 	fake_publish(f, &ev);

@@ -437,6 +437,38 @@ test_client_heartbeat_silence_fails_over(void **state)
 	fake_stop(a);
 }
 
+// A node cut off from its leader keeps beating, but says it is stale:
+// the client must not count that as contact, and moves to a node that
+// has a leader.
+static void
+test_client_stale_heartbeats_fail_over(void **state)
+{
+	fake              *a = fake_standard(5);
+	fake              *b = fake_standard(5);
+	sluice_client_opts o;
+	sluice_client     *c = NULL;
+	char               eps[200];
+
+	(void) state;
+	(void) fake_commit(b, fx_rollout("beta", 0, 3, false, 0), false);
+	opts_fast(&o);
+	o.heartbeat_ms     = 30;
+	o.heartbeat_misses = 3;
+	atomic_store(&a->hb_ms, 30);
+	atomic_store(&b->hb_ms, 30);
+	snprintf(eps, sizeof(eps), "%s, %s", a->api_url, b->api_url);
+	assert_int_equal(sluice_client_open(&c, eps, &o), SLUICE_OK);
+	assert_int_equal(sluice_client_revision(c), 5);
+	// a loses its leader but keeps beating.
+	atomic_store(&a->hb_stale, true);
+	assert_int_equal(sluice_wait_revision(c, 6, WAIT_MS), SLUICE_OK);
+	assert_int_equal(sluice_int(c, "beta.int", NULL, -1), 0);
+	assert_true(atomic_load(&b->snapshots) >= 1);
+	sluice_client_close(c);
+	fake_stop(a);
+	fake_stop(b);
+}
+
 static void
 test_client_cache_serves_when_server_down(void **state)
 {
@@ -773,6 +805,7 @@ main(void)
 		cmocka_unit_test(test_client_state_reset_change_forces_resync),
 		cmocka_unit_test(test_client_heartbeat_ahead_forces_resync),
 		cmocka_unit_test(test_client_heartbeat_silence_fails_over),
+		cmocka_unit_test(test_client_stale_heartbeats_fail_over),
 		cmocka_unit_test(test_client_cache_serves_when_server_down),
 		cmocka_unit_test(test_client_cache_then_server_comes_back),
 		cmocka_unit_test(
