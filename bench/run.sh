@@ -71,3 +71,18 @@ echo "bench: flagd pid $FLAGD_PID, api $SLUICE_SERVER, changes $SLUICE_PUBLISH"
 
 "$B/bench/bench_flagd" --api "$SLUICE_SERVER" --publish "$SLUICE_PUBLISH" \
 	--key "$SLUICE_KEY" --disk "$DISK" "$@"
+
+# Replication: a 3-node cluster and, beside it, a 3-member etcd cluster
+# (bench/repl.py; etcd comes from Debian's etcd-server, installed by
+# `make bench`). BENCH_REPL=0 skips it.
+if [ "${BENCH_REPL:-1}" != 0 ]; then
+	"$LOCAL" down "$RUN" >/dev/null || true
+	trap - EXIT
+	if command -v etcd >/dev/null 2>&1; then
+		echo
+		echo "bench: replication (sluice 3 nodes vs etcd 3 members) on $DISK"
+		/usr/bin/python3 "$ROOT/bench/repl.py" "$B" "$RUN"
+	else
+		echo "bench: no etcd (apt-get install etcd-server etcd-client); replication bench skipped"
+	fi
+fi
