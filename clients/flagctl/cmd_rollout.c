@@ -102,7 +102,7 @@ ctl_cmd_apply(ctl *c, int argc, char **argv)
 	char                      err[1024];
 	int                       o;
 	int                       ex;
-	int                       rv;
+	int                       rv = SLUICE_OK; // n == 0: nothing to write
 
 	c->usage = apply_usage;
 	ctl_getopt_reset();
