@@ -79,3 +79,73 @@ echo "bench: flagd pid $FLAGD_PID, api $SLUICE_SERVER, changes $SLUICE_PUBLISH"
 if [ -x "$B/bench/bench_flip" ]; then
 	"$B/bench/bench_flip" --api "$SLUICE_SERVER" --key "$SLUICE_KEY"
 fi
+
+# gatekeeper (bench_gatekeeper.c): a gatekeeper on a free loopback port
+# against the same flagd, its data under $RUN; verified reports per second
+# (1 and 8 reporters), its CPU per accepted report beside one raw Ed25519
+# verify, and bad report -> rollback in 100 clients. Stopped by its PID.
+if [ -x "$B/bench/bench_gatekeeper" ] && [ -x "$B/gatekeeper" ]; then
+	GKD=$RUN/gatekeeper
+	mkdir -p "$GKD/data"
+	gk_key_line() { # keygen OUT ID -> the key's base64 public part
+		"$B/flagctl" keygen --out "$1" --id "$2" 2>&1 |
+			awk -v id="$2" '$2 == id && NF >= 3 { print $3; exit }'
+	}
+	gkpub=$(gk_key_line "$GKD/gatekeeper.key" gatekeeper)
+	reppub=$(gk_key_line "$GKD/reporter.key" bench-reporter)
+	"$B/flagctl" key add operator gatekeeper "$gkpub" >/dev/null
+	"$B/flagctl" key add reporter bench-reporter "$reppub" 'bench_gk*' \
+		>/dev/null
+	set -- $(python3 -c 'import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(" ".join(str(x.getsockname()[1]) for x in s))')
+	GK_API=tcp://127.0.0.1:$1
+	"$B/gatekeeper" --api "$GK_API" --http "http://127.0.0.1:$2" \
+		--flagd "$SLUICE_SERVER" --key "$GKD/gatekeeper.key" \
+		--data "$GKD/data" --log-level warn 2>"$GKD/gatekeeper.log" &
+	GK_PID=$!
+	trap 'kill "$GK_PID" 2>/dev/null; "$LOCAL" down "$RUN" >/dev/null || true' EXIT
+	ready=0
+	for _ in $(seq 1 100); do
+		if "$B/flagctl" gate status --gatekeeper "$GK_API" \
+			>/dev/null 2>&1; then
+			ready=1
+			break
+		fi
+		kill -0 "$GK_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ "$ready" = 1 ]; then
+		echo "bench: gatekeeper pid $GK_PID, api $GK_API (LMDB on $DISK)"
+		"$B/bench/bench_gatekeeper" --api "$SLUICE_SERVER" \
+			--key "$SLUICE_KEY" --gk "$GK_API" --gk-pid "$GK_PID" \
+			--reporter-key "$GKD/reporter.key" || true
+	else
+		echo "bench: gatekeeper did not start:" >&2
+		tail -n 20 "$GKD/gatekeeper.log" >&2
+	fi
+	kill -TERM "$GK_PID" 2>/dev/null || true
+	for _ in $(seq 1 100); do
+		kill -0 "$GK_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$GK_PID" 2>/dev/null || true
+	wait "$GK_PID" 2>/dev/null || true
+	trap '"$LOCAL" down "$RUN" >/dev/null || true' EXIT
+fi
+
+# Replication: a 3-node cluster and, beside it, a 3-member etcd cluster
+# (bench/repl.py; etcd comes from Debian's etcd-server, installed by
+# `make bench`). BENCH_REPL=0 skips it.
+if [ "${BENCH_REPL:-1}" != 0 ]; then
+	"$LOCAL" down "$RUN" >/dev/null || true
+	trap - EXIT
+	if command -v etcd >/dev/null 2>&1; then
+		echo
+		echo "bench: replication (sluice 3 nodes vs etcd 3 members) on $DISK"
+		/usr/bin/python3 "$ROOT/bench/repl.py" "$B" "$RUN"
+	else
+		echo "bench: no etcd (apt-get install etcd-server etcd-client); replication bench skipped"
+	fi
+fi

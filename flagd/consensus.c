@@ -62,6 +62,8 @@ struct flagd_consensus {
 	prop    *inflight;   // proposals handed to raft_apply
 	uint64_t last_stamp; // time stamped into the last proposal
 	bool     was_leader;
+	struct raft_barrier notify; // see notify_commit()
+	bool                notify_pending;
 };
 
 const char *
@@ -288,6 +290,36 @@ prop_free(prop *p)
 }
 
 static void
+notify_cb(struct raft_barrier *req, int status)
+{
+	flagd_consensus *c = req->data;
+
+	(void) status;
+	c->notify_pending = false;
+}
+
+// Followers learn the commit index only from the leader's next
+// AppendEntries; libraft 0.15 sends that at the next heartbeat, up to two
+// heartbeat intervals later (followers' subscribers saw a change ~100 ms
+// after the leader's). A barrier appended right after a write commits
+// carries the new commit index to every follower at once, so they apply
+// and publish one round trip after the leader. One barrier covers every
+// write that commits while it is in flight, so a burst costs one extra
+// entry, not one per write. Barrier entries never reach the FSM.
+static void
+notify_commit(flagd_consensus *c)
+{
+	if (c->notify_pending || c->cfg->npeers < 2 ||
+	    raft_state(&c->raft) != RAFT_LEADER) {
+		return;
+	}
+	c->notify.data = c;
+	if (raft_barrier(&c->raft, &c->notify, notify_cb) == 0) {
+		c->notify_pending = true;
+	}
+}
+
+static void
 apply_cb(struct raft_apply *req, int status, void *result)
 {
 	prop            *p = req->data;
@@ -297,6 +329,7 @@ apply_cb(struct raft_apply *req, int status, void *result)
 
 	if (status == 0) {
 		p->cb(p->arg, SLUICE_OK, "", result);
+		notify_commit(c);
 	} else if (status == RAFT_NOTLEADER) {
 		p->cb(p->arg, SLUICE_ENOTLEADER,
 		    "this node lost the leadership before the write was "

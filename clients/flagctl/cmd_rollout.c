@@ -102,7 +102,7 @@ ctl_cmd_apply(ctl *c, int argc, char **argv)
 	char                      err[1024];
 	int                       o;
 	int                       ex;
-	int rv = SLUICE_OK; // n >= 1, but gcc -O1 can't see it
+	int                       rv = SLUICE_OK; // gcc -O1 can't see n >= 1
 
 	c->usage = apply_usage;
 	ctl_getopt_reset();

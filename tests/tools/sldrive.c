@@ -210,11 +210,21 @@ load_main(void *arg)
 		json_t  *j   = NULL;
 		int      rv;
 
+		uint64_t t0 = sl_mono_ns();
+		uint64_t t1;
+
 		snprintf(name, sizeof(name), "%s-%u-%u", a->prefix, a->id,
 		    seq++);
 		rv = write_one(r, a->key, name, &rev, &j);
+		// For the bench: the round trip, and when it ended on
+		// CLOCK_MONOTONIC (Python's time.monotonic() reads the same).
+		t1 = sl_mono_ns();
 		json_object_set_new(j, "name", json_string(name));
 		json_object_set_new(j, "writer", json_integer(a->id));
+		json_object_set_new(
+		    j, "us", json_integer((json_int_t) ((t1 - t0) / 1000u)));
+		json_object_set_new(
+		    j, "t_us", json_integer((json_int_t) (t1 / 1000u)));
 		emit(j);
 		if (rv == SLUICE_OK) {
 			a->acked++;
