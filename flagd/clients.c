@@ -297,9 +297,27 @@ flagd_clients_ack(flagd_clients *r, flagd_store *store, uint64_t skew_ms,
 		lru_unlink(r, e);
 	} else {
 		if (r->n >= r->max) {
-			// Full of live clients: the one heard from least
-			// recently goes (it will be back at its next ack).
-			drop(r, r->tail);
+			// Full of live clients: the unverified one heard from
+			// least recently goes (it will be back at its next
+			// ack). Unsigned acks never push out a verified
+			// client, or anyone could empty `flagctl wait` of
+			// real clients; a signed ack may, least recent first.
+			entry *victim = r->tail;
+			while (victim != NULL && victim->verified) {
+				victim = victim->prev;
+			}
+			if (victim == NULL && signed_ack) {
+				victim = r->tail;
+			}
+			if (victim == NULL) {
+				pthread_mutex_unlock(&r->mtx);
+				sluice__v1__client_ack__free_unpacked(a, NULL);
+				sl_seterr(err, errlen,
+				    "the client registry is full of verified "
+				    "clients; unsigned acks are refused");
+				return (SLUICE_EFULL);
+			}
+			drop(r, victim);
 			atomic_fetch_add(&r->m->clients_evicted, 1);
 			pp = slot_of(r, a->client_id);
 		}

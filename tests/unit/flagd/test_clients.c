@@ -243,6 +243,35 @@ test_clients_full_registry_evicts_least_recent(void **state)
 	cfx_free(c);
 }
 
+// Unsigned acks can be sent by anyone: they may not push verified
+// clients out of a full registry.
+static void
+test_clients_full_registry_keeps_verified_clients(void **state)
+{
+	cfx                   *c = cfx_new(2, 60000);
+	Sluice__V1__ClientList l;
+
+	(void) state;
+	assert_int_equal(
+	    ack(c, c->key, "job-1", 1, sl_now_ms(), false, NULL), SLUICE_OK);
+	assert_int_equal(ack(c, NULL, "spam-1", 1, 0, false, NULL), SLUICE_OK);
+	// Full: the unverified entry goes, not the older verified one.
+	assert_int_equal(ack(c, NULL, "spam-2", 1, 0, false, NULL), SLUICE_OK);
+	assert_int_equal(
+	    ack(c, c->key, "job-2", 1, sl_now_ms(), false, NULL), SLUICE_OK);
+	// Now only verified clients remain: an unsigned ack is refused.
+	assert_int_equal(
+	    ack(c, NULL, "spam-3", 1, 0, false, NULL), SLUICE_EFULL);
+	sluice__v1__client_list__init(&l);
+	assert_int_equal(
+	    flagd_clients_list(c->reg, sl_now_ms(), &l), SLUICE_OK);
+	assert_int_equal(l.n_clients, 2);
+	assert_non_null(find(&l, "job-1"));
+	assert_non_null(find(&l, "job-2"));
+	flagd_clients_list_free(&l);
+	cfx_free(c);
+}
+
 static void
 test_clients_expire_after_liveness_and_leave(void **state)
 {
@@ -272,6 +301,8 @@ main(void)
 		cmocka_unit_test(test_clients_refused_acks_change_nothing),
 		cmocka_unit_test(
 		    test_clients_full_registry_evicts_least_recent),
+		cmocka_unit_test(
+		    test_clients_full_registry_keeps_verified_clients),
 		cmocka_unit_test(test_clients_expire_after_liveness_and_leave),
 	};
 
