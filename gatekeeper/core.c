@@ -18,6 +18,10 @@
 #include "rollout.h"
 
 #define KEYS_RETRY_MS 1000u
+// Pending decision evidence: how often to look for its audit entry, and
+// after how long an unmatched one is taken as never committed.
+#define RECONCILE_MS 5000u
+#define RECONCILE_GIVE_UP_MS (10u * 60u * 1000u)
 
 // ---------------------------------------------------------------- rollouts
 
@@ -575,6 +579,29 @@ pack_reply(Sluice__V1__GkReply *rep, uint8_t **bufp, size_t *lenp)
 	return (sl_pack(&rep->base, bufp, lenp));
 }
 
+// The gate status of rollout packed (a copy that outlives ro->msg), or
+// NULL: taken before a decision, so the reporter can be told about the
+// gate that decided rather than the next stage's.
+static uint8_t *
+status_snapshot(gk_core *c, const char *rollout, size_t *lenp)
+{
+	Sluice__V1__GateStatus       gs;
+	Sluice__V1__ConditionStatus  cs[GK_MAX_CONDITIONS];
+	Sluice__V1__ConditionStatus *csp[GK_MAX_CONDITIONS];
+	uint8_t                     *buf = NULL;
+	gk_ro                       *ro;
+
+	pthread_mutex_lock(&c->mtx);
+	if ((ro = gk_core_find(c, rollout)) != NULL) {
+		gk_core_gate_status(c, ro, &gs, cs, csp);
+		if (sl_pack(&gs.base, &buf, lenp) != SLUICE_OK) {
+			buf = NULL;
+		}
+	}
+	pthread_mutex_unlock(&c->mtx);
+	return (buf);
+}
+
 static int
 answer_report(gk_core *c, const Sluice__V1__SignedReport *sr,
     Sluice__V1__GkReply *rep, uint8_t **bufp, size_t *lenp)
@@ -584,6 +611,8 @@ answer_report(gk_core *c, const Sluice__V1__SignedReport *sr,
 	Sluice__V1__GateStatus       gs;
 	Sluice__V1__ConditionStatus  cs[GK_MAX_CONDITIONS];
 	Sluice__V1__ConditionStatus *csp[GK_MAX_CONDITIONS];
+	Sluice__V1__GateStatus      *before = NULL;
+	gk_decided                   dd     = { GK_DECIDE_NONE, 0, 0 };
 	uint8_t                     *packed = NULL;
 	size_t                       plen   = 0;
 	gk_ro                       *ro;
@@ -597,7 +626,16 @@ answer_report(gk_core *c, const Sluice__V1__SignedReport *sr,
 	handle_report(c, sr, packed, plen, &v);
 	free(packed);
 	if (v.decide) {
-		(void) gk_decide_run(c, v.rollout);
+		uint8_t *snap = status_snapshot(c, v.rollout, &plen);
+
+		(void) gk_decide_run(c, v.rollout, &dd);
+		if (snap != NULL && dd.decision != GK_DECIDE_NONE &&
+		    sl_unpack(&sluice__v1__gate_status__descriptor, snap, plen,
+		        SIZE_MAX,
+		        (ProtobufCMessage **) &before) != SLUICE_OK) {
+			before = NULL;
+		}
+		free(snap);
 	}
 	sluice__v1__report_verdict__init(&rv_msg);
 	rv_msg.accepted = v.accepted;
@@ -607,6 +645,24 @@ answer_report(gk_core *c, const Sluice__V1__SignedReport *sr,
 	    (char *) (uintptr_t) (v.accepted ? "" : gk_reject_name(v.why));
 	rep->result_case = SLUICE__V1__GK_REPLY__RESULT_VERDICT;
 	rep->verdict     = &rv_msg;
+	if (before != NULL) {
+		// This report decided: the reporter learns the decision on
+		// the gate it reported to, not the next stage's gate.
+		if (before->state != NULL && before->state[0] != '\0') {
+			free(before
+			         ->state); // "" is protobuf-c's static default
+		}
+		before->state = (char *) (uintptr_t) gk_status_name(
+		    dd.decision == GK_DECIDE_PROMOTE ? GK_STATUS_PROMOTED
+		                                     : GK_STATUS_ROLLED_BACK);
+		before->decision_revision = dd.revision;
+		rv_msg.gate               = before;
+		rv                        = pack_reply(rep, bufp, lenp);
+		// state points at a static string: free_unpacked must not.
+		before->state = NULL;
+		sluice__v1__gate_status__free_unpacked(before, NULL);
+		return (rv);
+	}
 	pthread_mutex_lock(&c->mtx);
 	if (v.accepted && (ro = gk_core_find(c, v.rollout)) != NULL) {
 		gk_core_gate_status(c, ro, &gs, cs, csp);
@@ -822,7 +878,7 @@ tick(gk_core *c)
 	}
 	pthread_mutex_unlock(&c->mtx);
 	for (size_t i = 0; i < ntodo; i++) {
-		(void) gk_decide_run(c, todo[i]);
+		(void) gk_decide_run(c, todo[i], NULL);
 	}
 	free(todo);
 }
@@ -876,6 +932,12 @@ tracker(void *arg)
 			(void) fetch_keys(c);
 		}
 		tick(c);
+		if (atomic_load(&c->pending_evidence) &&
+		    sl_mono_ms() - c->reconcile_ms >= RECONCILE_MS) {
+			c->reconcile_ms = sl_mono_ms();
+			atomic_store(&c->pending_evidence,
+			    gk_decide_reconcile(c, RECONCILE_GIVE_UP_MS) > 0);
+		}
 	}
 	return (NULL);
 }
@@ -1027,6 +1089,11 @@ gk_core_open(gk_core **cp, const gk_options *opt)
 		    opt->flagd, sluice_strerror(rv));
 		goto fail;
 	}
+	// Evidence of decisions sent before a crash: bind what flagd
+	// committed; the tracker retries what it cannot settle yet.
+	c->reconcile_ms = sl_mono_ms();
+	atomic_store(&c->pending_evidence,
+	    gk_decide_reconcile(c, RECONCILE_GIVE_UP_MS) > 0);
 	if (!opt->no_follow) {
 		sluice_client_opts_init(&co);
 		co.change_cb  = change_cb;

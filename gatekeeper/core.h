@@ -88,6 +88,10 @@ typedef struct gk_core {
 	sluice_client  *client;
 	gk_counters     m;
 	uint64_t        keys_ms; /* last key fetch (monotonic) */
+	// Decision evidence stored but not yet bound to a revision
+	// (decide.c); the tracker reconciles it from flagd's audit.
+	atomic_bool pending_evidence;
+	uint64_t    reconcile_ms; /* last reconcile (monotonic) */
 	// Tracker thread and its queue of rollouts to re-fetch.
 	pthread_t       thr;
 	bool            thr_started;

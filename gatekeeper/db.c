@@ -15,7 +15,7 @@
 
 struct gk_db {
 	MDB_env *env;
-	MDB_dbi  state, window, record, replay, evidence;
+	MDB_dbi  state, window, record, replay, evidence, pending;
 };
 
 struct gk_txn {
@@ -73,6 +73,8 @@ gk_db_open(gk_db **dp, const char *dir)
 	    (rc = mdb_dbi_open(txn, "record", MDB_CREATE, &d->record)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "replay", MDB_CREATE, &d->replay)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "evidence", MDB_CREATE, &d->evidence)) !=
+	        0 ||
+	    (rc = mdb_dbi_open(txn, "pending", MDB_CREATE, &d->pending)) !=
 	        0) {
 		mdb_txn_abort(txn);
 		goto fail;
@@ -401,6 +403,73 @@ gk_txn_each_replay(gk_txn *t, gk_db_replay_cb cb, void *arg)
 		}
 		memcpy(&seq, val.mv_data, 8);
 		if ((rv = cb(arg, k, k + a + 1, seq)) != SLUICE_OK) {
+			break;
+		}
+	}
+	mdb_cursor_close(cur);
+	return (rv);
+}
+
+#define NONCE_MAX_ 64u
+
+int
+gk_txn_put_pending(gk_txn *t, const uint8_t *nonce, size_t nlen,
+    uint64_t after_rev, const void *ev, size_t len)
+{
+	uint8_t *v;
+	int      rv;
+
+	if (nlen == 0 || nlen > NONCE_MAX_) {
+		return (SLUICE_EINVAL);
+	}
+	if ((v = malloc(len + 8)) == NULL) {
+		return (SLUICE_ENOMEM);
+	}
+	memcpy(v, &after_rev, 8);
+	if (len > 0) {
+		memcpy(v + 8, ev, len);
+	}
+	rv = put(t, t->d->pending, nonce, nlen, v, len + 8);
+	free(v);
+	return (rv);
+}
+
+int
+gk_txn_del_pending(gk_txn *t, const uint8_t *nonce, size_t nlen)
+{
+	MDB_val key = { nlen, (void *) (uintptr_t) nonce };
+	int     rc;
+
+	if (nlen == 0 || nlen > NONCE_MAX_) {
+		return (SLUICE_EINVAL);
+	}
+	rc = mdb_del(t->txn, t->d->pending, &key, NULL);
+	return (rc == MDB_NOTFOUND ? SLUICE_OK : mdb_err(rc));
+}
+
+int
+gk_txn_each_pending(gk_txn *t, gk_db_pending_cb cb, void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val     key, val;
+	int         rc, rv = SLUICE_OK;
+
+	if ((rc = mdb_cursor_open(t->txn, t->d->pending, &cur)) != 0) {
+		return (mdb_err(rc));
+	}
+	while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
+		uint8_t  nonce[NONCE_MAX_];
+		uint64_t after;
+
+		if (key.mv_size == 0 || key.mv_size > sizeof(nonce) ||
+		    val.mv_size < 8) {
+			continue;
+		}
+		memcpy(nonce, key.mv_data, key.mv_size);
+		memcpy(&after, val.mv_data, 8);
+		if ((rv = cb(arg, nonce, key.mv_size, after,
+		         (const uint8_t *) val.mv_data + 8,
+		         val.mv_size - 8)) != SLUICE_OK) {
 			break;
 		}
 	}

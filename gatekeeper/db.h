@@ -13,6 +13,10 @@
  *             (reports for other stages: kept, never counted)
  *   replay    key id '\0' job -> last sequence (u64 LE)
  *   evidence  rollout '\0' revision (u64 BE) -> packed Evidence
+ *   pending   command nonce -> after_revision (u64 LE) || packed Evidence
+ *             (revision 0): a decision's evidence, stored before its
+ *             write is sent to flagd and moved to `evidence` once the
+ *             revision is known (decide.c)
  */
 #ifndef GK_DB_H
 #define GK_DB_H
@@ -62,6 +66,17 @@ int gk_txn_put_evidence(gk_txn *t, const char *rollout, uint64_t revision,
 int gk_txn_get_evidence(gk_txn *t, const char *rollout, uint64_t revision,
     uint8_t **bufp, size_t *lenp) SLUICE_NODISCARD;
 
+/*
+ * A decision's evidence before its write: key nonce (the Command's),
+ * after_rev the rollout's revision when the decision was taken (the
+ * decision's audit entry comes after it).
+ */
+int gk_txn_put_pending(gk_txn *t, const uint8_t *nonce, size_t nlen,
+    uint64_t after_rev, const void *ev, size_t len) SLUICE_NODISCARD;
+/* SLUICE_OK also when there was none. */
+int gk_txn_del_pending(
+    gk_txn *t, const uint8_t *nonce, size_t nlen) SLUICE_NODISCARD;
+
 /* Iteration callbacks: data borrowed for the call; non-OK stops. */
 typedef int (*gk_db_state_cb)(
     void *arg, const char *rollout, const gk_db_state *s);
@@ -70,9 +85,13 @@ typedef int (*gk_db_report_cb)(
 typedef int (*gk_db_replay_cb)(
     void *arg, const char *key, const char *job, uint64_t seq);
 
+typedef int (*gk_db_pending_cb)(void *arg, const uint8_t *nonce, size_t nlen,
+    uint64_t after_rev, const uint8_t *ev, size_t len);
+
 int gk_txn_each_state(gk_txn *t, gk_db_state_cb cb, void *arg);
 int gk_txn_each_window(
     gk_txn *t, const char *rollout, gk_db_report_cb cb, void *arg);
 int gk_txn_each_replay(gk_txn *t, gk_db_replay_cb cb, void *arg);
+int gk_txn_each_pending(gk_txn *t, gk_db_pending_cb cb, void *arg);
 
 #endif /* GK_DB_H */

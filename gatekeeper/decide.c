@@ -3,8 +3,12 @@
  * decide.c — gate decisions as compare-and-set writes to flagd: Rollback
  * or Promote with expect_stage, a reason naming the condition, figures
  * and window, and the evidence digest of the reports that decided it.
- * The evidence (those reports) is kept in gatekeeper's LMDB under the
- * revision flagd gave the write, for `flagctl gate evidence`.
+ * The evidence (those reports) is stored in gatekeeper's LMDB under the
+ * command's nonce BEFORE the write is sent, and moved under the revision
+ * flagd gave the write once the reply says it; a gatekeeper that crashed
+ * (or lost the reply) in between binds it later by finding the audit entry
+ * whose evidence_digest matches (gk_decide_reconcile), so no committed
+ * decision is ever without its evidence.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,9 +110,11 @@ gk_decide_reason(const gk_ro *ro, const Sluice__V1__Gate *g, gk_decision d,
 typedef struct pending {
 	char        rollout[SLUICE_MAX_NAME];
 	uint32_t    stage;
+	uint64_t    after_rev; /* the rollout's revision when decided */
 	gk_decision d;
 	char        reason[1024];
 	uint8_t     digest[SL_HASH_BYTES];
+	uint8_t     nonce[SL_NONCE_BYTES];
 	uint8_t   **reports;
 	size_t     *lens;
 	size_t      n;
@@ -139,8 +145,9 @@ prepare(gk_core *c, gk_ro *ro, uint64_t now, pending *p)
 	}
 	memset(p, 0, sizeof(*p));
 	snprintf(p->rollout, sizeof(p->rollout), "%s", ro->name);
-	p->stage = ro->st.gate.stage;
-	p->d     = e->decision;
+	p->stage     = ro->st.gate.stage;
+	p->after_rev = ro->msg->revision;
+	p->d         = e->decision;
 	gk_decide_reason(ro, g, p->d, p->reason, sizeof(p->reason));
 	p->n       = ro->n > e->first ? ro->n - e->first : 0;
 	p->reports = sl_xcalloc(p->n + 1, sizeof(*p->reports));
@@ -153,19 +160,21 @@ prepare(gk_core *c, gk_ro *ro, uint64_t now, pending *p)
 	}
 	gk_evidence_digest(
 	    (const uint8_t *const *) p->reports, p->lens, p->n, p->digest);
+	randombytes_buf(p->nonce, sizeof(p->nonce));
 	ro->inflight = true;
 	return (true);
 }
 
-static void
-store_evidence(gk_core *c, const pending *p, uint64_t revision, uint64_t now)
+// The packed Evidence of p at revision (0: not known yet). *bufp
+// malloc'd, freed by the caller.
+static int
+pack_evidence(const pending *p, uint64_t revision, uint64_t now,
+    uint8_t **bufp, size_t *lenp)
 {
 	Sluice__V1__Evidence       ev;
 	Sluice__V1__SignedReport **srp;
 	ProtobufCMessage         **ms;
-	uint8_t                   *buf = NULL;
-	size_t                     len, k = 0;
-	gk_txn                    *t;
+	size_t                     k = 0;
 	int                        rv;
 
 	srp = sl_xcalloc(p->n + 1, sizeof(*srp));
@@ -190,29 +199,100 @@ store_evidence(gk_core *c, const pending *p, uint64_t revision, uint64_t now)
 	ev.time_ms     = now;
 	ev.reports     = srp;
 	ev.n_reports   = k;
-	if ((rv = sl_pack(&ev.base, &buf, &len)) == SLUICE_OK &&
-	    (rv = gk_db_begin(c->db, true, &t)) == SLUICE_OK) {
-		if ((rv = gk_txn_put_evidence(
-		         t, p->rollout, revision, buf, len)) != SLUICE_OK) {
-			gk_txn_abort(t);
-		} else {
-			rv = gk_txn_commit(t);
-		}
-	}
-	if (rv != SLUICE_OK) {
-		sl_log_err("decide.evidence", "%s: cannot keep evidence: %s",
-		    p->rollout, sluice_strerror(rv));
-	}
-	free(buf);
+	rv             = sl_pack(&ev.base, bufp, lenp);
 	for (size_t i = 0; i < k; i++) {
 		protobuf_c_message_free_unpacked(ms[i], NULL);
 	}
 	free(ms);
 	free(srp);
+	return (rv);
+}
+
+// Stores p's evidence under its nonce before the write is sent.
+static int
+store_pending(gk_core *c, const pending *p, uint64_t now)
+{
+	uint8_t *buf = NULL;
+	size_t   len;
+	gk_txn  *t;
+	int      rv;
+
+	if ((rv = pack_evidence(p, 0, now, &buf, &len)) != SLUICE_OK) {
+		return (rv);
+	}
+	if ((rv = gk_db_begin(c->db, true, &t)) == SLUICE_OK) {
+		if ((rv = gk_txn_put_pending(t, p->nonce, sizeof(p->nonce),
+		         p->after_rev, buf, len)) != SLUICE_OK) {
+			gk_txn_abort(t);
+		} else {
+			rv = gk_txn_commit(t);
+		}
+	}
+	free(buf);
+	return (rv);
+}
+
+static void
+drop_pending(gk_core *c, const uint8_t *nonce, size_t nlen)
+{
+	gk_txn *t;
+
+	if (gk_db_begin(c->db, true, &t) != SLUICE_OK) {
+		return;
+	}
+	if (gk_txn_del_pending(t, nonce, nlen) != SLUICE_OK) {
+		gk_txn_abort(t);
+		return;
+	}
+	if (gk_txn_commit(t) != SLUICE_OK) {
+		sl_log_warn("decide.evidence", "cannot drop pending evidence");
+	}
+}
+
+// Moves evidence ev (packed, revision 0) from pending[nonce] to
+// evidence[rollout, revision] and, when st is given, saves the gate state
+// of rollout in the same transaction.
+static int
+bind_evidence(gk_core *c, const char *rollout, const uint8_t *nonce,
+    size_t nlen, uint64_t revision, const uint8_t *ev, size_t evlen,
+    const gk_db_state *st)
+{
+	ProtobufCMessage     *m;
+	Sluice__V1__Evidence *e;
+	uint8_t              *buf = NULL;
+	size_t                len;
+	gk_txn               *t;
+	int                   rv;
+
+	if ((rv = sl_unpack(&sluice__v1__evidence__descriptor, ev, evlen,
+	         SIZE_MAX, &m)) != SLUICE_OK) {
+		return (rv);
+	}
+	e           = (Sluice__V1__Evidence *) m;
+	e->revision = revision;
+	rv          = sl_pack(&e->base, &buf, &len);
+	protobuf_c_message_free_unpacked(m, NULL);
+	if (rv != SLUICE_OK) {
+		return (rv);
+	}
+	if ((rv = gk_db_begin(c->db, true, &t)) == SLUICE_OK) {
+		if ((rv = gk_txn_put_evidence(
+		         t, rollout, revision, buf, len)) != SLUICE_OK ||
+		    (rv = gk_txn_del_pending(t, nonce, nlen)) != SLUICE_OK ||
+		    (st != NULL &&
+		        (rv = gk_txn_put_state(t, rollout, st)) !=
+		            SLUICE_OK)) {
+			gk_txn_abort(t);
+		} else {
+			rv = gk_txn_commit(t);
+		}
+	}
+	free(buf);
+	return (rv);
 }
 
 int
-gk_decide_run(gk_core *c, const char *rollout)
+gk_decide_run(gk_core *c, const char *rollout, gk_decided *outp)
 {
 	pending              p;
 	gk_ro               *ro;
@@ -223,6 +303,8 @@ gk_decide_run(gk_core *c, const char *rollout)
 	Sluice__V1__Reply   *rep      = NULL;
 	Sluice__V1__Rollout *after    = NULL;
 	uint64_t             revision = 0;
+	uint8_t             *ev       = NULL;
+	size_t               evlen    = 0;
 	int                  rv;
 
 	pthread_mutex_lock(&c->mtx);
@@ -233,7 +315,29 @@ gk_decide_run(gk_core *c, const char *rollout)
 	}
 	pthread_mutex_unlock(&c->mtx);
 
+	// The evidence first: a decision flagd commits is never without
+	// the reports behind it, whatever happens to us after the send.
+	if ((rv = store_pending(c, &p, now)) != SLUICE_OK) {
+		sl_log_err("decide.evidence",
+		    "%s: cannot keep the evidence (%s); %s not sent",
+		    p.rollout, sluice_strerror(rv), gk_decision_name(p.d));
+		atomic_fetch_add(&c->m.decision_errors, 1);
+		pthread_mutex_lock(&c->mtx);
+		if ((ro = gk_core_find(c, p.rollout)) != NULL) {
+			ro->inflight       = false;
+			ro->retry_after_ms = now + 5000u;
+		}
+		pthread_mutex_unlock(&c->mtx);
+		pending_fini(&p);
+		return (rv);
+	}
+
 	sluice__v1__command__init(&cmd);
+	// Our nonce, so the evidence is found by it; sl_rpc_write frees
+	// cmd's nonce whoever set it, hence a heap copy.
+	cmd.nonce.data = sl_xmalloc(sizeof(p.nonce));
+	cmd.nonce.len  = sizeof(p.nonce);
+	memcpy(cmd.nonce.data, p.nonce, sizeof(p.nonce));
 	cmd.reason               = p.reason;
 	cmd.evidence_digest.data = p.digest;
 	cmd.evidence_digest.len  = SL_HASH_BYTES;
@@ -266,6 +370,10 @@ gk_decide_run(gk_core *c, const char *rollout)
 			}
 		}
 	}
+	if (rv == SLUICE_OK &&
+	    pack_evidence(&p, 0, now, &ev, &evlen) != SLUICE_OK) {
+		ev = NULL;
+	}
 
 	pthread_mutex_lock(&c->mtx);
 	ro = gk_core_find(c, p.rollout);
@@ -273,6 +381,8 @@ gk_decide_run(gk_core *c, const char *rollout)
 		ro->inflight = false;
 	}
 	if (rv == SLUICE_OK) {
+		gk_db_state *st = NULL;
+
 		atomic_fetch_add(p.d == GK_DECIDE_PROMOTE ? &c->m.promotes
 		                                          : &c->m.rollbacks,
 		    1);
@@ -286,6 +396,24 @@ gk_decide_run(gk_core *c, const char *rollout)
 			             ? GK_STATUS_PROMOTED
 			             : GK_STATUS_ROLLED_BACK;
 			ro->last.decision        = GK_DECIDE_NONE;
+			st                       = &ro->st;
+		}
+		// Evidence under its revision, and "decided", in one
+		// transaction. Should it fail, the evidence stays pending
+		// and gk_decide_reconcile binds it from flagd's audit.
+		if (ev == NULL ||
+		    bind_evidence(c, p.rollout, p.nonce, sizeof(p.nonce),
+		        revision, ev, evlen, st) != SLUICE_OK) {
+			sl_log_err("decide.evidence",
+			    "%s: cannot bind the evidence to revision %llu; "
+			    "left pending",
+			    p.rollout, (unsigned long long) revision);
+			atomic_store(&c->pending_evidence, true);
+		}
+		if (outp != NULL) {
+			outp->decision = p.d;
+			outp->revision = revision;
+			outp->stage    = p.stage;
 		}
 		if (after != NULL) {
 			// Apply the state flagd answered with at once; the
@@ -313,25 +441,17 @@ gk_decide_run(gk_core *c, const char *rollout)
 		}
 	}
 	pthread_mutex_unlock(&c->mtx);
-	if (rv == SLUICE_OK) {
-		store_evidence(c, &p, revision, now);
-		// Persist "decided" after the evidence: a crash in between
-		// re-decides, and the CAS makes that a no-op.
-		pthread_mutex_lock(&c->mtx);
-		if ((ro = gk_core_find(c, p.rollout)) != NULL) {
-			gk_txn *t;
-			if (gk_db_begin(c->db, true, &t) == SLUICE_OK) {
-				if (gk_txn_put_state(t, ro->name, &ro->st) !=
-				    SLUICE_OK) {
-					gk_txn_abort(t);
-				} else if (gk_txn_commit(t) != SLUICE_OK) {
-					sl_log_err("decide.state",
-					    "cannot save state");
-				}
-			}
+	if (rv != SLUICE_OK) {
+		if (rep != NULL) {
+			// flagd answered no: nothing was committed.
+			drop_pending(c, p.nonce, sizeof(p.nonce));
+		} else {
+			// No answer: the write may still have committed.
+			// Keep the evidence until the audit says.
+			atomic_store(&c->pending_evidence, true);
 		}
-		pthread_mutex_unlock(&c->mtx);
 	}
+	free(ev);
 	if (after != NULL) {
 		sluice__v1__rollout__free_unpacked(after, NULL);
 	}
@@ -340,4 +460,159 @@ gk_decide_run(gk_core *c, const char *rollout)
 	}
 	pending_fini(&p);
 	return (rv == SLUICE_ECONFLICT ? SLUICE_OK : rv);
+}
+
+// ---------------------------------------------------------------- reconcile
+
+typedef struct pend {
+	uint8_t  nonce[64];
+	size_t   nlen;
+	uint64_t after_rev;
+	uint8_t *ev;
+	size_t   evlen;
+} pend;
+
+typedef struct pend_list {
+	pend  *v;
+	size_t n;
+} pend_list;
+
+static int
+collect_cb(void *arg, const uint8_t *nonce, size_t nlen, uint64_t after_rev,
+    const uint8_t *ev, size_t len)
+{
+	pend_list *l = arg;
+	pend      *pe;
+
+	if (nlen > sizeof(pe->nonce) || l->n >= 1024) {
+		return (SLUICE_OK);
+	}
+	l->v = realloc(l->v, (l->n + 1) * sizeof(*l->v));
+	if (l->v == NULL) {
+		sl_panic(__FILE__, __LINE__, "out of memory");
+	}
+	pe = &l->v[l->n++];
+	memcpy(pe->nonce, nonce, nlen);
+	pe->nlen      = nlen;
+	pe->after_rev = after_rev;
+	pe->ev        = sl_xmalloc(len + 1);
+	pe->evlen     = len;
+	memcpy(pe->ev, ev, len);
+	return (SLUICE_OK);
+}
+
+// Searches flagd's audit of rollout after after_rev for gatekeeper's
+// entry with evidence digest dg. *revp: its revision, 0 when none.
+static int
+audit_find(gk_core *c, const char *rollout, uint64_t after_rev,
+    const uint8_t *dg, size_t dglen, uint64_t *revp)
+{
+	uint64_t from = after_rev;
+
+	*revp = 0;
+	for (int page = 0; page < 1000; page++) {
+		Sluice__V1__Request    req;
+		Sluice__V1__AuditQuery q;
+		Sluice__V1__Reply     *rep = NULL;
+		bool                   more;
+		int                    rv;
+
+		sluice__v1__request__init(&req);
+		sluice__v1__audit_query__init(&q);
+		q.rollout        = (char *) (uintptr_t) rollout;
+		q.after_revision = from;
+		q.limit          = 256;
+		req.op_case      = SLUICE__V1__REQUEST__OP_AUDIT;
+		req.audit        = &q;
+		pthread_mutex_lock(&c->rpc_mtx);
+		rv = sl_rpc_call(c->rpc, &req, &rep);
+		pthread_mutex_unlock(&c->rpc_mtx);
+		if (rv == SLUICE_OK &&
+		    rep->result_case != SLUICE__V1__REPLY__RESULT_AUDIT) {
+			rv = SLUICE_EPROTO;
+		}
+		if (rv != SLUICE_OK) {
+			if (rep != NULL) {
+				sluice__v1__reply__free_unpacked(rep, NULL);
+			}
+			return (rv);
+		}
+		more = rep->audit->more && rep->audit->n_entries > 0;
+		for (size_t i = 0; i < rep->audit->n_entries; i++) {
+			const Sluice__V1__AuditEntry *e =
+			    rep->audit->entries[i];
+			if (e->revision > from) {
+				from = e->revision;
+			}
+			if (*revp == 0 && e->evidence_digest.len == dglen &&
+			    dglen > 0 &&
+			    memcmp(e->evidence_digest.data, dg, dglen) == 0 &&
+			    e->actor != NULL &&
+			    strcmp(e->actor, c->key->id) == 0) {
+				*revp = e->revision;
+			}
+		}
+		sluice__v1__reply__free_unpacked(rep, NULL);
+		if (*revp != 0 || !more) {
+			return (SLUICE_OK);
+		}
+	}
+	return (SLUICE_OK);
+}
+
+size_t
+gk_decide_reconcile(gk_core *c, uint64_t give_up_ms)
+{
+	pend_list l    = { NULL, 0 };
+	uint64_t  now  = sl_now_ms();
+	size_t    left = 0;
+	gk_txn   *t;
+
+	if (gk_db_begin(c->db, false, &t) != SLUICE_OK) {
+		return (1);
+	}
+	(void) gk_txn_each_pending(t, collect_cb, &l);
+	gk_txn_abort(t);
+	for (size_t i = 0; i < l.n; i++) {
+		pend                 *pe = &l.v[i];
+		ProtobufCMessage     *m;
+		Sluice__V1__Evidence *e;
+		uint64_t              rev  = 0;
+		bool                  keep = true;
+		int                   rv;
+
+		if (sl_unpack(&sluice__v1__evidence__descriptor, pe->ev,
+		        pe->evlen, SIZE_MAX, &m) != SLUICE_OK) {
+			drop_pending(c, pe->nonce, pe->nlen);
+			continue;
+		}
+		e  = (Sluice__V1__Evidence *) m;
+		rv = audit_find(c, e->rollout != NULL ? e->rollout : "",
+		    pe->after_rev, e->digest.data, e->digest.len, &rev);
+		if (rv == SLUICE_OK && rev != 0) {
+			if (bind_evidence(c, e->rollout, pe->nonce, pe->nlen,
+			        rev, pe->ev, pe->evlen, NULL) == SLUICE_OK) {
+				sl_log_notice("decide.reconcile",
+				    "%s: evidence of the %s at revision %llu "
+				    "bound from flagd's audit",
+				    e->rollout, e->action,
+				    (unsigned long long) rev);
+				keep = false;
+			}
+		} else if (rv == SLUICE_OK && now > e->time_ms + give_up_ms) {
+			// Long past any write in flight: it never committed.
+			sl_log_info("decide.reconcile",
+			    "%s: %s never committed; evidence dropped",
+			    e->rollout, e->action);
+			drop_pending(c, pe->nonce, pe->nlen);
+			keep = false;
+		}
+		left += keep ? 1 : 0;
+		protobuf_c_message_free_unpacked(m, NULL);
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		free(l.v[i].ev);
+	}
+	free(l.v);
+	return (left);
 }

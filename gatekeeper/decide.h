@@ -28,11 +28,29 @@ void gk_evidence_digest(const uint8_t *const *reports, const size_t *lens,
 void gk_decide_reason(const gk_ro *ro, const Sluice__V1__Gate *g,
     gk_decision d, char *buf, size_t buflen);
 
+/* A decision written by gk_decide_run. */
+typedef struct gk_decided {
+	gk_decision decision; /* NONE: nothing was written */
+	uint64_t    revision; /* flagd's revision of the write */
+	uint32_t    stage;    /* the stage that was evaluated */
+} gk_decided;
+
 /*
- * Writes ro's pending decision, if it still has one. Takes c->mtx
- * itself: call without it. Returns SLUICE_OK (also when there was
- * nothing to do, or the stage had moved), or the write's error.
+ * Writes ro's pending decision, if it still has one: stores the evidence
+ * under the command's nonce, sends the CAS write, then binds the evidence
+ * to flagd's revision. Takes c->mtx itself: call without it. Returns
+ * SLUICE_OK (also when there was nothing to do, or the stage had moved),
+ * or the write's error. outp (may be NULL) is filled only when a decision
+ * was written.
  */
-int gk_decide_run(gk_core *c, const char *rollout);
+int gk_decide_run(gk_core *c, const char *rollout, gk_decided *outp);
+
+/*
+ * Binds evidence left pending (a crash, or a lost reply, between the
+ * write and its bookkeeping) to the revision of the audit entry whose
+ * evidence digest matches; drops entries older than give_up_ms that
+ * match none. Returns how many are still pending. Call without c->mtx.
+ */
+size_t gk_decide_reconcile(gk_core *c, uint64_t give_up_ms);
 
 #endif /* GK_DECIDE_H */

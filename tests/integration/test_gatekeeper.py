@@ -8,9 +8,12 @@ flagd), reports signed and sent through libsluice (`flagctl gate report`).
   shows the reports and checks the digest;
 - a gatekeeper restarted mid-window keeps its counted reports;
 - a bad batch rolls the rollout back and every subscribed client (20
-  `flagctl watch` processes on flagd's change stream) sees it; the
-  report-to-all-clients time is printed (an upper bound: it includes the
-  flagctl and watcher process overheads), never asserted;
+  libsluice clients in one fleet helper process,
+  tests/integration/helpers/fleet.c) has the rollback revision; the
+  bad-report-to-all-clients time is printed (from starting `flagctl gate
+  report` to the 20th client at the rollback revision: an upper bound, as
+  it includes the flagctl process start), never asserted; the deciding
+  verdict says "rolled_back";
 - replayed, out-of-scope and unknown-rollout reports are rejected with
   their reason and counted per reason in /metrics;
 - SIGTERM stops gatekeeper cleanly (exit 0).
@@ -18,7 +21,6 @@ flagd), reports signed and sent through libsluice (`flagctl gate report`).
 Every process is stopped by PID; every wait is bounded.
 """
 
-import json
 import os
 import signal
 import subprocess
@@ -30,9 +32,10 @@ import pytest
 
 from conftest import BUILD, CMD_TIMEOUT, STOP_TIMEOUT, distinct_ports, \
     run_flagctl
+from test_client_live import Fleet
 
 GK_BIN = os.environ.get("GATEKEEPER_BIN", str(BUILD / "gatekeeper"))
-N_WATCHERS = 20
+N_CLIENTS = 20
 
 ROLLOUT_YAML = """\
 rollout: {name}
@@ -250,43 +253,46 @@ def test_restart_mid_window_keeps_counts(cluster, gk, tmp_path):
 
 
 def test_bad_batch_rolls_back_and_every_client_sees_it(cluster, gk,
-                                                       tmp_path):
+                                                       tmp_path, capsys):
     setup_rollout(cluster, tmp_path, "orders_bad", min_samples=1)
-    watchers = []
+    fleet = Fleet(cluster.server, n=N_CLIENTS, log=tmp_path / "fleet.log")
     try:
-        for i in range(N_WATCHERS):
-            watchers.append(subprocess.Popen(
-                [os.environ.get("FLAGCTL_BIN", str(BUILD / "flagctl")),
-                 "--server", cluster.server, "watch", "orders_bad",
-                 "--count", "1", "--timeout-s", "60", "--json"],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-        # Let every watcher subscribe (the stream has no replay).
-        time.sleep(1.0)
+        rev = cluster.revision()
+        # Every client has the canary revision: all are subscribed.
+        assert fleet.wait(rev, 60000) == "ok %d" % N_CLIENTS
+        assert fleet.eval("bool", "orders_bad.new_path")["value"] == 1
         v, res = report(gk, cluster, "orders_bad", error_rate=0.2,
                         latency_ms=100)
         assert v["accepted"] and v["gate"] == "breaching", (v, res)
         assert stage_of(cluster, "orders_bad") == "canary"  # damping
+        # Nothing else writes: the rollback will be the next revision.
+        # The fleet starts waiting for it before the report is sent.
+        rollback_rev = cluster.revision() + 1
+        fleet.proc.stdin.write("wait %d 60000\n" % rollback_rev)
+        fleet.proc.stdin.flush()
         t0 = time.monotonic()
-        v, res = report(gk, cluster, "orders_bad", error_rate=0.3,
-                        latency_ms=100)
+        # --stage: flagctl's client need not fetch the stage from flagd.
+        v, res = report(gk, cluster, "orders_bad", stage="canary",
+                        error_rate=0.3, latency_ms=100)
+        t_verdict = time.monotonic()
+        answer = fleet._line()
+        t_all = time.monotonic()
+        assert answer == "ok %d" % N_CLIENTS, answer
         assert v["accepted"], res
-        outs = []
-        for w in watchers:
-            out, err = w.communicate(timeout=60)
-            outs.append((w.returncode, out, err))
-        elapsed_ms = (time.monotonic() - t0) * 1000
-        print("gatekeeper: report-to-all-%d-clients rollback time %.1f ms "
-              "(upper bound incl. process overheads)"
-              % (N_WATCHERS, elapsed_ms))
-        for rc, out, err in outs:
-            assert rc == 0, (out, err)
-            line = json.loads(out.strip().splitlines()[0])
-            assert line.get("action") == "rollback", line
+        # The reporter learns the decision its report caused.
+        assert v["gate"] == "rolled_back" and v["stage"] == "canary", v
+        with capsys.disabled():
+            print("\ngatekeeper: bad report -> all %d libsluice clients at "
+                  "the rollback revision %d: %.1f ms (flagctl gate report "
+                  "round trip alone %.1f ms; upper bound, includes the "
+                  "flagctl process start)"
+                  % (N_CLIENTS, rollback_rev, (t_all - t0) * 1000,
+                     (t_verdict - t0) * 1000))
+        assert fleet.eval("bool", "orders_bad.new_path")["value"] == 0
+        e = gk_audit(cluster, "orders_bad", "rollback")
+        assert len(e) == 1 and e[0]["revision"] == rollback_rev, e
     finally:
-        for w in watchers:
-            if w.poll() is None:
-                w.kill()
-                w.wait(timeout=10)
+        assert fleet.close() == 0
     assert stage_of(cluster, "orders_bad") == "baseline"
     e = gk_audit(cluster, "orders_bad", "rollback")
     assert len(e) == 1, e

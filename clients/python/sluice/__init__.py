@@ -26,12 +26,13 @@ import ctypes
 import datetime
 import enum
 import logging
+import math
 import os
 import threading
 import time
 import weakref
 from dataclasses import dataclass
-from typing import NamedTuple, Optional, Union
+from typing import Mapping, NamedTuple, Optional, Union
 
 from . import _native
 from ._errors import (
@@ -52,7 +53,7 @@ from ._errors import (
 from ._errors import code_of as _code_of
 
 __all__ = [
-    "Client", "View", "Detail", "Stage", "Reason", "Kind", "bucket",
+    "Client", "View", "Detail", "Stage", "Reason", "Kind", "Verdict", "bucket",
     "BUCKETS", "MAX_NAME", "MAX_STRING", "lib_path", "errname", "strerror",
     "SluiceError", "InvalidArgumentError", "NotFoundError", "TooBigError",
     "TimedOutError", "UnavailableError", "ClosedError", "CorruptError",
@@ -187,6 +188,57 @@ def _detail(d):
         percent=int(d.percent_bp) if pct else None,
         stale=bool(d.stale),
         from_cache=bool(d.from_cache),
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """gatekeeper's answer to one report (struct sluice_verdict).
+
+    accepted   the report was verified and stored
+    counted    it counts toward the gate of the rollout's current stage
+               (False for a report of another stage: recorded only)
+    code       0 when accepted, else the SLUICE_E* code of the rejection
+    code_name  "EREPLAY", ... (None when accepted)
+    reason     the rejection reason ("replay", "scope", "stale_time", ...;
+               docs/gatekeeper.md), None when accepted
+    gate       the gate's state after this report: pending, passing,
+               breaching, failing, inconclusive, promoted, rolled_back
+               (this report's evaluation decided), or none (no gate for
+               the stage); None when gatekeeper did not say
+    stage      the stage gatekeeper evaluated, None when unknown
+    window_reports  reports in the gate's window
+    sequence   the sequence number the report was sent with
+    """
+
+    accepted: bool
+    counted: bool
+    code: int
+    code_name: Optional[str]
+    reason: Optional[str]
+    gate: Optional[str]
+    stage: Optional[str]
+    window_reports: int
+    sequence: int
+
+    @property
+    def decided(self):
+        """True when this report's evaluation rolled back or promoted."""
+        return self.gate in ("rolled_back", "promoted")
+
+
+def _verdict(v):
+    code = int(v.code)
+    return Verdict(
+        accepted=bool(v.accepted),
+        counted=bool(v.counted),
+        code=code,
+        code_name=errname(code) if code != 0 else None,
+        reason=_text(v.reason) or None,
+        gate=_text(v.gate) or None,
+        stage=_text(v.stage) or None,
+        window_reports=int(v.window_reports),
+        sequence=int(v.sequence),
     )
 
 
@@ -414,7 +466,7 @@ class Client(_Evaluator):
     evaluations on the same client.
     """
 
-    __slots__ = ("_h", "_cb", "_lock", "_endpoints", "__weakref__")
+    __slots__ = ("_h", "_cb", "_lock", "_endpoints", "_gk", "__weakref__")
     _kind = "client"
     _f_bool = staticmethod(_lib.sluice_bool)
     _f_int = staticmethod(_lib.sluice_int)
@@ -428,6 +480,7 @@ class Client(_Evaluator):
                  ack_interval=None, gatekeeper=None, on_change=None):
         self._h = None
         self._cb = None
+        self._gk = gatekeeper is not None
         self._lock = threading.Lock()
         eps = _endpoints(endpoints)
         self._endpoints = "" if eps is None else eps.decode()
@@ -513,6 +566,107 @@ class Client(_Evaluator):
             if rc != _ETIMEDOUT or left <= 0.25:
                 raise error(rc, "wait_revision(%d) after %ss, at revision %d"
                             % (rev, timeout, _lib.sluice_client_revision(h)))
+
+    def report(self, rollout, *, job, metrics, stage=None, run_id=None,
+               sequence=None, units=(), time=None):
+        """Signs a batch's metric report with the client's key_file and
+        sends it to gatekeeper (sluice_report_send); returns its Verdict.
+
+        rollout   the rollout the batch ran under
+        job       the job's name (replay protection is per key and job)
+        metrics   mapping of metric name -> finite number
+        stage     the stage the batch ran at; None = the stage this
+                  client evaluates the rollout at now
+        run_id    the run's id (str), or None
+        sequence  strictly increasing per (key, job); None = libsluice
+                  picks one (wall-clock microseconds, kept increasing)
+        units     partitions or tables the batch covered (str each)
+        time      when the batch ran: seconds since the epoch (int or
+                  float) or an aware datetime; None = now
+
+        A rejected report is a Verdict with accepted False and its reason,
+        not an exception. Raises InvalidArgumentError (no gatekeeper or
+        key_file configured, no stage known for the rollout),
+        UnavailableError / TimedOutError (gatekeeper not reached),
+        TooBigError, SluiceError (EPROTO: a reply it cannot read), and
+        ValueError / TypeError for arguments refused before calling C.
+        Blocks up to request_timeout; calls on one client are serialised.
+        """
+        h = self._h
+        if h is None:
+            raise self._closed()
+        if _native.report_send is None:
+            raise TypeError("sluice: this libsluice has no "
+                            "sluice_report_send; rebuild it")
+        if not self._gk:
+            raise InvalidArgumentError(
+                _code_of("EINVAL"), "report() needs a client opened with "
+                "gatekeeper= (and key_file=)")
+        r = _native.Report()
+        keep = []  # every buffer C borrows, alive for the call
+        r.rollout = _cstr(rollout, "rollout")
+        r.job = _cstr(job, "job")
+        if not r.job:
+            raise ValueError("sluice: job must not be empty")
+        r.stage = None if stage is None else _cstr(stage, "stage")
+        r.run_id = None if run_id is None else _cstr(run_id, "run_id")
+        if sequence is not None:
+            if isinstance(sequence, bool) or not isinstance(sequence, int):
+                raise TypeError("sluice: sequence must be an int")
+            if not 0 < sequence < (1 << 64):
+                raise ValueError("sluice: sequence must be in [1, 2**64)")
+            r.sequence = sequence
+        if time is not None:
+            if isinstance(time, datetime.datetime):
+                if time.tzinfo is None:
+                    raise ValueError("sluice: time must be an aware "
+                                     "datetime (with tzinfo)")
+                secs = time.timestamp()
+            elif isinstance(time, (int, float)) and \
+                    not isinstance(time, bool):
+                secs = time
+            else:
+                raise TypeError("sluice: time must be seconds since the "
+                                "epoch or a datetime")
+            if not math.isfinite(secs) or secs <= 0:
+                raise ValueError("sluice: time out of range: %r" % (time,))
+            r.time_ms = int(round(secs * 1000))
+        if isinstance(units, (str, bytes)):
+            units = [units]
+        ulist = [_cstr(u, "unit") for u in units]
+        if ulist:
+            arr = (ctypes.c_char_p * len(ulist))(*ulist)
+            keep.append(arr)
+            r.units = ctypes.cast(arr, ctypes.POINTER(ctypes.c_char_p))
+            r.n_units = len(ulist)
+        if not isinstance(metrics, Mapping):
+            raise TypeError("sluice: metrics must be a mapping of name -> "
+                            "number")
+        items = []
+        for name, value in metrics.items():
+            b = _cstr(name, "metric name")
+            if not b:
+                raise ValueError("sluice: a metric name is empty")
+            if isinstance(value, bool) or \
+                    not isinstance(value, (int, float)):
+                raise TypeError("sluice: metric %r must be a number, not "
+                                "%s" % (name, type(value).__name__))
+            value = float(value)
+            if not math.isfinite(value):
+                raise ValueError("sluice: metric %r is not finite: %r"
+                                 % (name, value))
+            items.append((b, value))
+        if items:
+            arr = (_native.Metric * len(items))(*items)
+            keep.append(arr)
+            r.metrics = arr
+            r.n_metrics = len(items)
+        v = _native.Verdict()
+        rc = _native.report_send(h, ctypes.byref(r), ctypes.byref(v))
+        if rc != 0:
+            raise error(rc, "report(%r) to gatekeeper" % (rollout,))
+        del keep
+        return _verdict(v)
 
     def view(self):
         """Pins the current snapshot for a whole run: a View (a context

@@ -2,8 +2,9 @@
 """Loading libsluice and declaring its C API for ctypes.
 
 This module holds no flag logic: it finds the shared library, mirrors the
-two structs of clients/include/sluice.h that cross the boundary
-(sluice_client_opts and sluice_detail), and declares the prototypes. The
+structs of clients/include/sluice.h that cross the boundary
+(sluice_client_opts, sluice_detail, and for metric reports sluice_metric,
+sluice_report and sluice_verdict), and declares the prototypes. The
 layouts are checked against the C compiler by tests/test_abi.py.
 """
 
@@ -12,7 +13,8 @@ import ctypes.util
 import os
 from pathlib import Path
 
-__all__ = ["lib", "lib_path", "ClientOpts", "Detail", "CHANGE_CB", "CLOCK_FN"]
+__all__ = ["lib", "lib_path", "ClientOpts", "Detail", "Metric", "Report",
+           "Verdict", "report_send", "CHANGE_CB", "CLOCK_FN"]
 
 _SONAME = "libsluice.so.0"
 
@@ -154,6 +156,52 @@ class Detail(ctypes.Structure):
     ]
 
 
+class Metric(ctypes.Structure):
+    """struct sluice_metric: one metric of a report. An array element, so
+    no reserve (C reads exactly n_metrics of them)."""
+
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("value", ctypes.c_double),
+    ]
+
+
+class Report(ctypes.Structure):
+    """struct sluice_report. Strings are borrowed for the call."""
+
+    _fields_ = [
+        ("rollout", ctypes.c_char_p),
+        ("stage", ctypes.c_char_p),
+        ("job", ctypes.c_char_p),
+        ("run_id", ctypes.c_char_p),
+        ("sequence", ctypes.c_uint64),
+        ("time_ms", ctypes.c_uint64),
+        ("units", ctypes.POINTER(ctypes.c_char_p)),
+        ("n_units", ctypes.c_size_t),
+        ("metrics", ctypes.POINTER(Metric)),
+        ("n_metrics", ctypes.c_size_t),
+        # Zeros (every field's "default") for fields a newer libsluice
+        # appends, so that it never reads past this struct.
+        ("_reserve", ctypes.c_uint8 * RESERVE),
+    ]
+
+
+class Verdict(ctypes.Structure):
+    """struct sluice_verdict: gatekeeper's answer to one report."""
+
+    _fields_ = [
+        ("accepted", ctypes.c_bool),
+        ("counted", ctypes.c_bool),
+        ("code", ctypes.c_int),
+        ("reason", ctypes.c_char * 32),
+        ("gate", ctypes.c_char * 16),
+        ("stage", ctypes.c_char * MAX_NAME),
+        ("window_reports", ctypes.c_uint32),
+        ("sequence", ctypes.c_uint64),
+        ("_reserve", ctypes.c_uint8 * RESERVE),  # as in ClientOpts
+    ]
+
+
 # ------------------------------------------------------------- prototypes
 
 _c = ctypes
@@ -220,3 +268,12 @@ try:
     duration_parse.argtypes = [_c.c_char_p, _c.POINTER(_c.c_uint64)]
 except AttributeError:
     duration_parse = None
+
+# Metric reports (newer than the first client API): bound when the library
+# has them; Client.report() says so clearly otherwise.
+try:
+    report_send = lib.sluice_report_send
+    report_send.restype = _c.c_int
+    report_send.argtypes = [_P, _c.POINTER(Report), _c.POINTER(Verdict)]
+except AttributeError:
+    report_send = None

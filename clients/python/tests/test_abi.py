@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
-"""The ctypes mirrors of sluice_client_opts and sluice_detail match the C
-compiler's layout of clients/include/sluice.h (skipped without a C
-compiler)."""
+"""The ctypes mirrors of sluice_client_opts, sluice_detail, sluice_metric,
+sluice_report and sluice_verdict match the C compiler's layout of
+clients/include/sluice.h (skipped without a C compiler)."""
 
 import ctypes
 import os
@@ -16,6 +16,9 @@ from sluice import _native
 STRUCTS = {
     "sluice_client_opts": _native.ClientOpts,
     "sluice_detail": _native.Detail,
+    "sluice_metric": _native.Metric,
+    "sluice_report": _native.Report,
+    "sluice_verdict": _native.Verdict,
 }
 
 

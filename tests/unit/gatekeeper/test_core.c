@@ -1,0 +1,392 @@
+// SPDX-License-Identifier: MIT
+//
+// Unit tests for gatekeeper/core.c (and decide.c through it), driven
+// without sockets: gk_core_open against the in-process fake flagd of
+// gk_fixture.h (inproc://, no libsluice subscription), requests through
+// gk_core_handle. Counted reports, gate state and replay marks survive a
+// reopen; a stage change resets the gate; garbage is counted as
+// malformed; a bad batch rolls back and the deciding verdict says
+// "rolled_back" (issue 5); a decision's evidence is stored before its
+// write and bound from flagd's audit after a lost reply and a restart.
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "core.h"
+#include "decide.h"
+#include "gk_fixture.h"
+
+typedef struct fx {
+	fx_flagd *f;
+	char      dir[64];
+	char      data[128];
+	char      key[192];
+	gk_core  *c;
+} fx;
+
+static gk_core *
+core_open(fx *x, uint32_t timeout_ms)
+{
+	gk_options o;
+	gk_core   *c = NULL;
+
+	memset(&o, 0, sizeof(o));
+	o.flagd      = x->f->url;
+	o.key_file   = x->key;
+	o.data_dir   = x->data;
+	o.tick_ms    = 600000; // no timed evaluation during a test
+	o.keys_ms    = 600000;
+	o.timeout_ms = timeout_ms;
+	o.no_follow  = true;
+	assert_int_equal(gk_core_open(&c, &o), SLUICE_OK);
+	return (c);
+}
+
+static int
+setup(void **state)
+{
+	static int n;
+	fx        *x = calloc(1, sizeof(*x));
+	char       name[32];
+
+	snprintf(name, sizeof(name), "core%d", n++);
+	x->f = fx_flagd_start(name);
+	fx_tmpdir(x->dir, sizeof(x->dir));
+	snprintf(x->data, sizeof(x->data), "%s/data", x->dir);
+	assert_int_equal(mkdir(x->data, 0700), 0);
+	fx_write_key(x->f, x->dir, x->key, sizeof(x->key));
+	x->c   = core_open(x, 2000);
+	*state = x;
+	return (0);
+}
+
+static int
+teardown(void **state)
+{
+	fx *x = *state;
+
+	gk_core_close(x->c);
+	fx_flagd_stop(x->f);
+	fx_rmdir(x->dir);
+	free(x);
+	return (0);
+}
+
+// Sends a report through gk_core_handle; returns the unpacked reply.
+static Sluice__V1__GkReply *
+send_report(
+    fx *x, const char *stage, const char *job, uint64_t seq, double error_rate)
+{
+	uint8_t          *req, *rep;
+	size_t            len, rlen;
+	ProtobufCMessage *m;
+
+	fx_report_req(x->f->etl, stage, job, seq, error_rate, 100, &req, &len);
+	assert_int_equal(gk_core_handle(x->c, req, len, &rep, &rlen), 0);
+	assert_int_equal(sl_unpack(&sluice__v1__gk_reply__descriptor, rep,
+	                     rlen, 1u << 20, &m),
+	    SLUICE_OK);
+	free(req);
+	free(rep);
+	return ((Sluice__V1__GkReply *) m);
+}
+
+static Sluice__V1__ReportVerdict *
+verdict_of(Sluice__V1__GkReply *r)
+{
+	assert_int_equal(r->result_case, SLUICE__V1__GK_REPLY__RESULT_VERDICT);
+	return (r->verdict);
+}
+
+static int
+count_pending_cb(void *arg, const uint8_t *nonce, size_t nlen,
+    uint64_t after_rev, const uint8_t *ev, size_t len)
+{
+	(void) nonce;
+	(void) nlen;
+	(void) after_rev;
+	(void) ev;
+	(void) len;
+	(*(int *) arg)++;
+	return (SLUICE_OK);
+}
+
+static int
+pending_count(gk_core *c)
+{
+	gk_txn *t;
+	int     n = 0;
+
+	assert_int_equal(gk_db_begin(c->db, false, &t), SLUICE_OK);
+	assert_int_equal(gk_txn_each_pending(t, count_pending_cb, &n), 0);
+	gk_txn_abort(t);
+	return (n);
+}
+
+// The evidence stored under revision, unpacked (NULL when none).
+static Sluice__V1__Evidence *
+evidence_at(gk_core *c, uint64_t revision)
+{
+	gk_txn           *t;
+	uint8_t          *buf;
+	size_t            len;
+	ProtobufCMessage *m = NULL;
+	int               rv;
+
+	assert_int_equal(gk_db_begin(c->db, false, &t), SLUICE_OK);
+	rv = gk_txn_get_evidence(t, FX_ROLLOUT, revision, &buf, &len);
+	gk_txn_abort(t);
+	if (rv == SLUICE_ENOENT) {
+		return (NULL);
+	}
+	assert_int_equal(rv, SLUICE_OK);
+	assert_int_equal(sl_unpack(&sluice__v1__evidence__descriptor, buf, len,
+	                     SIZE_MAX, &m),
+	    SLUICE_OK);
+	free(buf);
+	return ((Sluice__V1__Evidence *) m);
+}
+
+static void
+test_core_counts_and_replay_marks_survive_reopen(void **state)
+{
+	fx                        *x = *state;
+	Sluice__V1__GkReply       *r;
+	Sluice__V1__ReportVerdict *v;
+	gk_ro                     *ro;
+
+	r = send_report(x, "canary", "load", 100, 0.001);
+	v = verdict_of(r);
+	assert_true(v->accepted && v->counted);
+	assert_non_null(v->gate);
+	assert_string_equal(v->gate->state, "passing");
+	assert_string_equal(v->gate->stage, "canary");
+	sluice__v1__gk_reply__free_unpacked(r, NULL);
+	r = send_report(x, "canary", "load", 101, 0.002);
+	assert_true(verdict_of(r)->accepted);
+	sluice__v1__gk_reply__free_unpacked(r, NULL);
+
+	gk_core_close(x->c);
+	x->c = core_open(x, 2000);
+	pthread_mutex_lock(&x->c->mtx);
+	ro = gk_core_find(x->c, FX_ROLLOUT);
+	assert_non_null(ro);
+	assert_int_equal(ro->n, 2);
+	assert_int_equal(ro->st.counted, 2);
+	assert_int_equal(ro->st.gate.soak_reports, 2);
+	pthread_mutex_unlock(&x->c->mtx);
+	// The replay mark came back from LMDB.
+	r = send_report(x, "canary", "load", 101, 0.001);
+	v = verdict_of(r);
+	assert_false(v->accepted);
+	assert_string_equal(v->reason, "replay");
+	assert_int_equal(v->code, SLUICE_EREPLAY);
+	sluice__v1__gk_reply__free_unpacked(r, NULL);
+	assert_int_equal(atomic_load(&x->c->m.rejected[GK_REJ_REPLAY]), 1);
+}
+
+static void
+test_core_stage_change_resets_gate(void **state)
+{
+	fx                  *x = *state;
+	gk_ro               *ro;
+	Sluice__V1__GkReply *r;
+
+	r = send_report(x, "canary", "load", 1, 0.5); // breaching
+	assert_string_equal(verdict_of(r)->gate->state, "breaching");
+	sluice__v1__gk_reply__free_unpacked(r, NULL);
+	pthread_mutex_lock(&x->c->mtx);
+	gk_core_apply_rollout(x->c, fx_rollout(2, sl_now_ms(), 11));
+	ro = gk_core_find(x->c, FX_ROLLOUT);
+	assert_int_equal(ro->n, 0);
+	assert_int_equal(ro->st.counted, 0);
+	assert_int_equal(ro->st.gate.stage, 2);
+	assert_int_equal(ro->st.gate.streak[0], 0);
+	pthread_mutex_unlock(&x->c->mtx);
+	// A report for the old stage is recorded, not counted.
+	r = send_report(x, "canary", "load", 2, 0.5);
+	assert_true(verdict_of(r)->accepted);
+	assert_false(verdict_of(r)->counted);
+	assert_string_equal(verdict_of(r)->gate->state, "none");
+	sluice__v1__gk_reply__free_unpacked(r, NULL);
+	// ... and the reset was persisted.
+	gk_core_close(x->c);
+	x->c = core_open(x, 2000);
+	pthread_mutex_lock(&x->c->mtx);
+	ro = gk_core_find(x->c, FX_ROLLOUT);
+	// The fake still says canary: reopening applies it again, a reset.
+	assert_int_equal(ro->n, 0);
+	assert_int_equal(ro->st.recorded, 1);
+	pthread_mutex_unlock(&x->c->mtx);
+}
+
+static void
+test_core_garbage_counted_as_malformed(void **state)
+{
+	fx                  *x      = *state;
+	static const uint8_t junk[] = { 0xff, 0xff, 0xff, 0x01, 0x02 };
+	uint8_t             *rep;
+	size_t               rlen;
+	ProtobufCMessage    *m;
+	Sluice__V1__GkReply *r;
+
+	assert_int_equal(
+	    gk_core_handle(x->c, junk, sizeof(junk), &rep, &rlen), 0);
+	assert_int_equal(sl_unpack(&sluice__v1__gk_reply__descriptor, rep,
+	                     rlen, 1u << 20, &m),
+	    SLUICE_OK);
+	r = (Sluice__V1__GkReply *) m;
+	assert_int_equal(r->result_case, SLUICE__V1__GK_REPLY__RESULT_ERROR);
+	assert_int_equal(r->error->code, SLUICE_EPROTO);
+	sluice__v1__gk_reply__free_unpacked(r, NULL);
+	free(rep);
+	assert_int_equal(atomic_load(&x->c->m.rejected[GK_REJ_MALFORMED]), 1);
+	assert_int_equal(atomic_load(&x->c->m.accepted), 0);
+}
+
+// issue 5: the report whose evaluation decides learns the decision.
+static void
+test_issue_5_deciding_verdict_says_rolled_back(void **state)
+{
+	fx                        *x = *state;
+	Sluice__V1__GkReply       *r;
+	Sluice__V1__ReportVerdict *v;
+	Sluice__V1__Evidence      *ev;
+	uint8_t                    dg[SL_HASH_BYTES];
+
+	r = send_report(x, "canary", "load", 1, 0.2);
+	assert_string_equal(verdict_of(r)->gate->state, "breaching");
+	sluice__v1__gk_reply__free_unpacked(r, NULL);
+	r = send_report(x, "canary", "load", 2, 0.3);
+	v = verdict_of(r);
+	assert_true(v->accepted && v->counted);
+	assert_string_equal(v->gate->state, "rolled_back");
+	assert_string_equal(v->gate->stage, "canary");
+	assert_int_equal(v->gate->decision_revision, 11);
+	assert_int_equal(v->gate->counted, 2);
+	sluice__v1__gk_reply__free_unpacked(r, NULL);
+
+	pthread_mutex_lock(&x->f->mtx);
+	assert_int_equal(x->f->writes, 1);
+	assert_int_equal(
+	    x->f->last->action_case, SLUICE__V1__COMMAND__ACTION_ROLLBACK);
+	assert_true(x->f->last->rollback->has_expect_stage);
+	assert_int_equal(x->f->last->rollback->expect_stage, 1);
+	assert_int_equal(x->f->last->evidence_digest.len, SL_HASH_BYTES);
+	memcpy(dg, x->f->last->evidence_digest.data, SL_HASH_BYTES);
+	pthread_mutex_unlock(&x->f->mtx);
+
+	ev = evidence_at(x->c, 11);
+	assert_non_null(ev);
+	assert_int_equal(ev->revision, 11);
+	assert_string_equal(ev->action, "rollback");
+	assert_int_equal(ev->n_reports, 2);
+	assert_memory_equal(ev->digest.data, dg, SL_HASH_BYTES);
+	sluice__v1__evidence__free_unpacked(ev, NULL);
+	assert_int_equal(pending_count(x->c), 0);
+	assert_int_equal(atomic_load(&x->c->m.rollbacks), 1);
+}
+
+// issue 5: the evidence is stored before the write; when the reply is
+// lost (a crash after flagd committed looks the same) it stays pending,
+// and a restarted gatekeeper binds it to the audit entry with its digest.
+static void
+test_issue_5_evidence_before_write_bound_after_restart(void **state)
+{
+	fx                   *x = *state;
+	Sluice__V1__GkReply  *r;
+	Sluice__V1__Evidence *ev;
+
+	gk_core_close(x->c);
+	x->c = core_open(x, 300); // short: the fake will not answer
+	pthread_mutex_lock(&x->f->mtx);
+	x->f->write_mode = FX_WRITE_SILENT;
+	pthread_mutex_unlock(&x->f->mtx);
+	r = send_report(x, "canary", "load", 1, 0.2);
+	sluice__v1__gk_reply__free_unpacked(r, NULL);
+	r = send_report(x, "canary", "load", 2, 0.3);
+	assert_string_equal(verdict_of(r)->gate->state, "failing");
+	sluice__v1__gk_reply__free_unpacked(r, NULL);
+	assert_int_equal(atomic_load(&x->c->m.decision_errors), 1);
+	assert_int_equal(pending_count(x->c), 1);
+	assert_true(atomic_load(&x->c->pending_evidence));
+	assert_null(evidence_at(x->c, 11));
+
+	// flagd did commit it (as revision 11): its audit says so.
+	pthread_mutex_lock(&x->f->mtx);
+	assert_int_equal(x->f->writes, 1);
+	x->f->audit_has = true;
+	x->f->audit_rev = 11;
+	memcpy(x->f->audit_digest, x->f->last->evidence_digest.data,
+	    SL_HASH_BYTES);
+	x->f->write_mode = FX_WRITE_CONFLICT;
+	pthread_mutex_unlock(&x->f->mtx);
+
+	gk_core_close(x->c); // "crash" and restart
+	x->c = core_open(x, 2000);
+	assert_int_equal(pending_count(x->c), 0);
+	assert_false(atomic_load(&x->c->pending_evidence));
+	ev = evidence_at(x->c, 11);
+	assert_non_null(ev);
+	assert_int_equal(ev->revision, 11);
+	assert_int_equal(ev->n_reports, 2);
+	assert_memory_equal(
+	    ev->digest.data, x->f->audit_digest, SL_HASH_BYTES);
+	sluice__v1__evidence__free_unpacked(ev, NULL);
+}
+
+// Unmatched pending evidence is dropped once older than the give-up age.
+static void
+test_decide_reconcile_drops_unmatched_after_give_up(void **state)
+{
+	fx                  *x = *state;
+	gk_txn              *t;
+	uint8_t              nonce[SL_NONCE_BYTES] = { 7 };
+	uint8_t             *buf;
+	size_t               len;
+	Sluice__V1__Evidence e;
+
+	sluice__v1__evidence__init(&e);
+	e.rollout = (char *) (uintptr_t) FX_ROLLOUT;
+	e.action  = (char *) (uintptr_t) "promote";
+	e.time_ms = sl_now_ms() - 1000;
+	assert_int_equal(sl_pack(&e.base, &buf, &len), SLUICE_OK);
+	assert_int_equal(gk_db_begin(x->c->db, true, &t), SLUICE_OK);
+	assert_int_equal(
+	    gk_txn_put_pending(t, nonce, sizeof(nonce), 10, buf, len), 0);
+	assert_int_equal(gk_txn_commit(t), SLUICE_OK);
+	free(buf);
+	assert_int_equal(gk_decide_reconcile(x->c, 60000), 1); // too young
+	assert_int_equal(pending_count(x->c), 1);
+	assert_int_equal(gk_decide_reconcile(x->c, 10), 0);
+	assert_int_equal(pending_count(x->c), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_core_counts_and_replay_marks_survive_reopen, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_core_stage_change_resets_gate, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_core_garbage_counted_as_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_issue_5_deciding_verdict_says_rolled_back, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_issue_5_evidence_before_write_bound_after_restart,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_decide_reconcile_drops_unmatched_after_give_up, setup,
+		    teardown),
+	};
+
+	return (
+	    cmocka_run_group_tests_name("gatekeeper/core", tests, NULL, NULL));
+}
