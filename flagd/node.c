@@ -767,8 +767,11 @@ flagd_node_close(flagd_node *n)
 	if (n == NULL) {
 		return;
 	}
-	// Stops the loop first: no callback runs into the store or the
-	// change stream after this.
+	// Heartbeats stop asking consensus first, then the loop stops: no
+	// callback runs into the store or the change stream after this.
+	if (n->pub != NULL) {
+		flagd_publish_set_stale_fn(n->pub, NULL, NULL);
+	}
 	flagd_consensus_close(n->cons);
 	flagd_publish_close(n->pub);
 	flagd_store_close(n->store);

@@ -17,18 +17,20 @@
 #include "publish.h"
 
 struct flagd_publish {
-	nng_socket                sock;
-	bool                      sock_open;
-	uint64_t                  node_id;
-	uint64_t                  heartbeat_ms;
-	flagd_metrics            *m;
-	pthread_t                 hb_thread;
-	bool                      hb_started;
-	pthread_mutex_t           mtx;
-	pthread_cond_t            cv;
-	bool                      stopping;
-	_Atomic(bool (*)(void *)) stale_fn;
-	void *_Atomic             stale_arg;
+	nng_socket      sock;
+	bool            sock_open;
+	uint64_t        node_id;
+	uint64_t        heartbeat_ms;
+	flagd_metrics  *m;
+	pthread_t       hb_thread;
+	bool            hb_started;
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	bool            stopping;
+	// Asked by each heartbeat, under mtx: once set_stale_fn(NULL)
+	// returns, no call into the old function is running.
+	bool (*stale_fn)(void *);
+	void *stale_arg;
 	// The last revision whose change has been sent. A heartbeat never
 	// advertises a revision before its change has left.
 	_Atomic uint64_t revision;
@@ -59,9 +61,12 @@ heartbeat(flagd_publish *p)
 	Sluice__V1__Event     ev = SLUICE__V1__EVENT__INIT;
 	Sluice__V1__Heartbeat hb = SLUICE__V1__HEARTBEAT__INIT;
 
-	hb.revision  = atomic_load(&p->revision);
-	hb.time_ms   = sl_now_ms();
-	hb.node_id   = p->node_id;
+	hb.revision = atomic_load(&p->revision);
+	hb.time_ms  = sl_now_ms();
+	hb.node_id  = p->node_id;
+	pthread_mutex_lock(&p->mtx);
+	hb.stale = p->stale_fn != NULL && p->stale_fn(p->stale_arg);
+	pthread_mutex_unlock(&p->mtx);
 	ev.kind_case = SLUICE__V1__EVENT__KIND_HEARTBEAT;
 	ev.heartbeat = &hb;
 	send_event(p, &ev);
@@ -136,8 +141,10 @@ fail:
 void
 flagd_publish_set_stale_fn(flagd_publish *p, bool (*fn)(void *arg), void *arg)
 {
-	atomic_store(&p->stale_arg, arg);
-	atomic_store(&p->stale_fn, fn);
+	pthread_mutex_lock(&p->mtx);
+	p->stale_fn  = fn;
+	p->stale_arg = arg;
+	pthread_mutex_unlock(&p->mtx);
 }
 
 void

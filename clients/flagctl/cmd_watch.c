@@ -405,20 +405,23 @@ ctl_cmd_watch(ctl *c, int argc, char **argv)
 			}
 			hb_pending = hb->revision > last ? hb->revision : 0;
 			if (heartbeats && c->json) {
-				emit_json(json_pack("{s:s, s:I, s:I, s:I}",
-				    "type", "heartbeat", "revision",
-				    (json_int_t) hb->revision, "time_ms",
-				    (json_int_t) hb->time_ms, "node_id",
-				    (json_int_t) hb->node_id));
+				emit_json(
+				    json_pack("{s:s, s:I, s:I, s:I, s:b}",
+				        "type", "heartbeat", "revision",
+				        (json_int_t) hb->revision, "time_ms",
+				        (json_int_t) hb->time_ms, "node_id",
+				        (json_int_t) hb->node_id, "stale",
+				        hb->stale ? 1 : 0));
 			} else if (heartbeats) {
 				char when[64];
 
 				ctl_format_time(
 				    hb->time_ms, when, sizeof(when));
 				printf("heartbeat  %s  revision %llu  node "
-				       "%llu\n",
+				       "%llu%s\n",
 				    when, (unsigned long long) hb->revision,
-				    (unsigned long long) hb->node_id);
+				    (unsigned long long) hb->node_id,
+				    hb->stale ? "  (stale: no leader)" : "");
 				fflush(stdout);
 			}
 		}
