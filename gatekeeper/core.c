@@ -935,8 +935,13 @@ tracker(void *arg)
 		if (atomic_load(&c->pending_evidence) &&
 		    sl_mono_ms() - c->reconcile_ms >= RECONCILE_MS) {
 			c->reconcile_ms = sl_mono_ms();
-			atomic_store(&c->pending_evidence,
-			    gk_decide_reconcile(c, RECONCILE_GIVE_UP_MS) > 0);
+			// Cleared first: a decision that leaves evidence
+			// pending while this runs sets it again, and is not
+			// lost to the store below.
+			atomic_store(&c->pending_evidence, false);
+			if (gk_decide_reconcile(c, RECONCILE_GIVE_UP_MS) > 0) {
+				atomic_store(&c->pending_evidence, true);
+			}
 		}
 	}
 	return (NULL);

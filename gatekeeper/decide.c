@@ -249,6 +249,34 @@ drop_pending(gk_core *c, const uint8_t *nonce, size_t nlen)
 	}
 }
 
+// Whether an error answer to a decision write proves nothing was
+// committed. flagd also answers with errors that mean "may or may not
+// have been committed" (leadership changed mid-write, a forwarded write
+// lost, shutting down); their evidence is kept until the audit says.
+// EREPLAY is not final either: only a committed command leaves its nonce.
+static bool
+refusal_is_final(int code)
+{
+	switch (code) {
+	case SLUICE_EINVAL:
+	case SLUICE_ENOENT:
+	case SLUICE_EEXIST:
+	case SLUICE_EPROTO:
+	case SLUICE_ETOOBIG:
+	case SLUICE_EBADSIG:
+	case SLUICE_EUNKNOWNKEY:
+	case SLUICE_EPERM:
+	case SLUICE_EEXPIRED:
+	case SLUICE_ECONFLICT:
+	case SLUICE_EPREREQ:
+	case SLUICE_ESTATE:
+	case SLUICE_EVERSION:
+		return (true);
+	default:
+		return (false);
+	}
+}
+
 // Moves evidence ev (packed, revision 0) from pending[nonce] to
 // evidence[rollout, revision] and, when st is given, saves the gate state
 // of rollout in the same transaction.
@@ -442,8 +470,8 @@ gk_decide_run(gk_core *c, const char *rollout, gk_decided *outp)
 	}
 	pthread_mutex_unlock(&c->mtx);
 	if (rv != SLUICE_OK) {
-		if (rep != NULL) {
-			// flagd answered no: nothing was committed.
+		if (rep != NULL && refusal_is_final(rv)) {
+			// flagd refused the command: nothing was committed.
 			drop_pending(c, p.nonce, sizeof(p.nonce));
 		} else {
 			// No answer: the write may still have committed.
@@ -502,14 +530,19 @@ collect_cb(void *arg, const uint8_t *nonce, size_t nlen, uint64_t after_rev,
 }
 
 // Searches flagd's audit of rollout after after_rev for gatekeeper's
-// entry with evidence digest dg. *revp: its revision, 0 when none.
+// entry with evidence digest dg and action (an empty evidence set hashes
+// alike for every decision, so the action must match too). *revp: its
+// revision, 0 when none. *finalp: whether every page came from a leader
+// that was not stale, so that "not there" can be believed.
 static int
 audit_find(gk_core *c, const char *rollout, uint64_t after_rev,
-    const uint8_t *dg, size_t dglen, uint64_t *revp)
+    const uint8_t *dg, size_t dglen, const char *action, uint64_t *revp,
+    bool *finalp)
 {
 	uint64_t from = after_rev;
 
-	*revp = 0;
+	*revp   = 0;
+	*finalp = true;
 	for (int page = 0; page < 1000; page++) {
 		Sluice__V1__Request    req;
 		Sluice__V1__AuditQuery q;
@@ -537,6 +570,9 @@ audit_find(gk_core *c, const char *rollout, uint64_t after_rev,
 			}
 			return (rv);
 		}
+		if (!rep->leader || rep->stale) {
+			*finalp = false;
+		}
 		more = rep->audit->more && rep->audit->n_entries > 0;
 		for (size_t i = 0; i < rep->audit->n_entries; i++) {
 			const Sluice__V1__AuditEntry *e =
@@ -548,7 +584,9 @@ audit_find(gk_core *c, const char *rollout, uint64_t after_rev,
 			    dglen > 0 &&
 			    memcmp(e->evidence_digest.data, dg, dglen) == 0 &&
 			    e->actor != NULL &&
-			    strcmp(e->actor, c->key->id) == 0) {
+			    strcmp(e->actor, c->key->id) == 0 &&
+			    e->action != NULL && action != NULL &&
+			    strcmp(e->action, action) == 0) {
 				*revp = e->revision;
 			}
 		}
@@ -577,8 +615,9 @@ gk_decide_reconcile(gk_core *c, uint64_t give_up_ms)
 		pend                 *pe = &l.v[i];
 		ProtobufCMessage     *m;
 		Sluice__V1__Evidence *e;
-		uint64_t              rev  = 0;
-		bool                  keep = true;
+		uint64_t              rev   = 0;
+		bool                  keep  = true;
+		bool                  final = false;
 		int                   rv;
 
 		if (sl_unpack(&sluice__v1__evidence__descriptor, pe->ev,
@@ -588,7 +627,8 @@ gk_decide_reconcile(gk_core *c, uint64_t give_up_ms)
 		}
 		e  = (Sluice__V1__Evidence *) m;
 		rv = audit_find(c, e->rollout != NULL ? e->rollout : "",
-		    pe->after_rev, e->digest.data, e->digest.len, &rev);
+		    pe->after_rev, e->digest.data, e->digest.len, e->action,
+		    &rev, &final);
 		if (rv == SLUICE_OK && rev != 0) {
 			if (bind_evidence(c, e->rollout, pe->nonce, pe->nlen,
 			        rev, pe->ev, pe->evlen, NULL) == SLUICE_OK) {
@@ -599,8 +639,11 @@ gk_decide_reconcile(gk_core *c, uint64_t give_up_ms)
 				    (unsigned long long) rev);
 				keep = false;
 			}
-		} else if (rv == SLUICE_OK && now > e->time_ms + give_up_ms) {
-			// Long past any write in flight: it never committed.
+		} else if (rv == SLUICE_OK && final &&
+		    now > e->time_ms + give_up_ms) {
+			// Long past any write in flight, and the leader's
+			// audit does not have it: it never committed. A
+			// follower or a stale node may simply not have it yet.
 			sl_log_info("decide.reconcile",
 			    "%s: %s never committed; evidence dropped",
 			    e->rollout, e->action);

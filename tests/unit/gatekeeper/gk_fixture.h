@@ -36,6 +36,7 @@ typedef enum fx_write {
 	FX_WRITE_COMMIT = 0, /* new revision, stage moved */
 	FX_WRITE_CONFLICT,   /* ECONFLICT: the stage had moved */
 	FX_WRITE_SILENT,     /* no answer: the caller times out */
+	FX_WRITE_UNAVAIL,    /* EUNAVAIL: may or may not have committed */
 } fx_write;
 
 typedef struct fx_flagd {
@@ -171,6 +172,7 @@ fx_answer(fx_flagd *f, const Sluice__V1__Request *req)
 	ProtobufCMessage       *m;
 
 	sluice__v1__reply__init(&rep);
+	rep.leader = true; // a single node: it leads
 	if (req->header != NULL) {
 		rep.request_id = req->header->request_id;
 	}
@@ -232,6 +234,18 @@ fx_answer(fx_flagd *f, const Sluice__V1__Request *req)
 		if (f->write_mode == FX_WRITE_SILENT) {
 			pthread_mutex_unlock(&f->mtx);
 			return;
+		}
+		if (f->write_mode == FX_WRITE_UNAVAIL) {
+			sluice__v1__error__init(&err);
+			err.code = SLUICE_EUNAVAIL;
+			err.message =
+			    (char *) (uintptr_t) "leadership "
+			                         "changed; the write "
+			                         "may or may not have "
+			                         "been committed";
+			rep.result_case = SLUICE__V1__REPLY__RESULT_ERROR;
+			rep.error       = &err;
+			break;
 		}
 		if (f->write_mode == FX_WRITE_CONFLICT) {
 			sluice__v1__error__init(&err);

@@ -338,6 +338,41 @@ test_issue_5_evidence_before_write_bound_after_restart(void **state)
 	sluice__v1__evidence__free_unpacked(ev, NULL);
 }
 
+// An error answer that means "may or may not have been committed" (the
+// leader changed mid-write) must keep the evidence pending, so that it
+// is bound once flagd's audit shows the decision.
+static void
+test_core_unknown_outcome_keeps_evidence(void **state)
+{
+	fx                   *x = *state;
+	Sluice__V1__GkReply  *r;
+	Sluice__V1__Evidence *ev;
+
+	pthread_mutex_lock(&x->f->mtx);
+	x->f->write_mode = FX_WRITE_UNAVAIL;
+	pthread_mutex_unlock(&x->f->mtx);
+	r = send_report(x, "canary", "load", 1, 0.2);
+	sluice__v1__gk_reply__free_unpacked(r, NULL);
+	r = send_report(x, "canary", "load", 2, 0.3);
+	sluice__v1__gk_reply__free_unpacked(r, NULL);
+	assert_int_equal(pending_count(x->c), 1);
+	assert_true(atomic_load(&x->c->pending_evidence));
+
+	// It had committed, as revision 11.
+	pthread_mutex_lock(&x->f->mtx);
+	x->f->audit_has = true;
+	x->f->audit_rev = 11;
+	memcpy(x->f->audit_digest, x->f->last->evidence_digest.data,
+	    SL_HASH_BYTES);
+	pthread_mutex_unlock(&x->f->mtx);
+	assert_int_equal(gk_decide_reconcile(x->c, 600000), 0);
+	assert_int_equal(pending_count(x->c), 0);
+	ev = evidence_at(x->c, 11);
+	assert_non_null(ev);
+	assert_int_equal(ev->n_reports, 2);
+	sluice__v1__evidence__free_unpacked(ev, NULL);
+}
+
 // Unmatched pending evidence is dropped once older than the give-up age.
 static void
 test_decide_reconcile_drops_unmatched_after_give_up(void **state)
@@ -382,6 +417,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_issue_5_evidence_before_write_bound_after_restart,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_core_unknown_outcome_keeps_evidence, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_decide_reconcile_drops_unmatched_after_give_up, setup,
 		    teardown),
