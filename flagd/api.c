@@ -1051,12 +1051,27 @@ flagd_api_close(flagd_api *a)
 	}
 	// Stop every aio first, holding no lock their callbacks take; the
 	// callbacks see NNG_ECANCELED/NNG_ECLOSED and do not re-arm.
+	// The forwarding aio first: its callback may still park the context
+	// on the main aio, which must not be stopped yet.
 	for (size_t i = 0; a->ctxs != NULL && i < a->ncap; i++) {
+		if (a->ctxs[i].fwd_aio != NULL) {
+			nng_aio_stop(a->ctxs[i].fwd_aio);
+		}
 		if (a->ctxs[i].aio != NULL) {
 			nng_aio_stop(a->ctxs[i].aio);
 		}
-		if (a->ctxs[i].fwd_aio != NULL) {
-			nng_aio_stop(a->ctxs[i].fwd_aio);
+	}
+	// A park re-armed while the stop was waiting never calls back:
+	// free what such a context still holds.
+	for (size_t i = 0; a->ctxs != NULL && i < a->ncap; i++) {
+		api_ctx *c = &a->ctxs[i];
+		if (c->held_req != NULL) {
+			sluice__v1__request__free_unpacked(c->held_req, NULL);
+			c->held_req = NULL;
+		}
+		if (c->held_reply != NULL) {
+			nng_msg_free(c->held_reply);
+			c->held_reply = NULL;
 		}
 	}
 	for (size_t i = 0; i < FLAGD_PEERS_MAX; i++) {

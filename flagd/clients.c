@@ -42,6 +42,7 @@ struct flagd_clients {
 	entry          *head;     // most recently heard from
 	entry          *tail;     // least recently heard from
 	size_t          n;
+	size_t          n_unverified; // of n: entries known by unsigned acks
 	size_t          max;
 	uint64_t        liveness_ms;
 	flagd_metrics  *m;
@@ -163,6 +164,9 @@ drop(flagd_clients *r, entry *e)
 		*pp = e->hnext;
 	}
 	lru_unlink(r, e);
+	if (!e->verified) {
+		r->n_unverified--;
+	}
 	free(e);
 	r->n--;
 }
@@ -302,9 +306,15 @@ flagd_clients_ack(flagd_clients *r, flagd_store *store, uint64_t skew_ms,
 			// ack). Unsigned acks never push out a verified
 			// client, or anyone could empty `flagctl wait` of
 			// real clients; a signed ack may, least recent first.
-			entry *victim = r->tail;
-			while (victim != NULL && victim->verified) {
-				victim = victim->prev;
+			// The walk only runs when an unverified entry exists,
+			// so a flood of unsigned acks against a registry full
+			// of verified clients is refused in O(1).
+			entry *victim = NULL;
+			if (r->n_unverified > 0) {
+				victim = r->tail;
+				while (victim != NULL && victim->verified) {
+					victim = victim->prev;
+				}
 			}
 			if (victim == NULL && signed_ack) {
 				victim = r->tail;
@@ -331,11 +341,17 @@ flagd_clients_ack(flagd_clients *r, flagd_store *store, uint64_t skew_ms,
 		e->first_seen_ms = now_ms;
 		*pp              = e;
 		r->n++;
+		r->n_unverified++; // calloc: unverified until set below
 	}
 	copy_printable(e->host, sizeof(e->host), a->host);
 	copy_printable(
 	    e->key_id, sizeof(e->key_id), signed_ack ? sa->key_id : "");
-	e->pid          = a->pid;
+	e->pid = a->pid;
+	if (signed_ack && !e->verified) {
+		r->n_unverified--;
+	} else if (!signed_ack && e->verified) {
+		r->n_unverified++;
+	}
 	e->verified     = signed_ack;
 	e->rev          = a->applied_revision;
 	e->started_ms   = a->started_ms;
