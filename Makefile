@@ -67,6 +67,7 @@ CFLAGS_GEN  = -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) -fPIC -MMD -MP \
 	$(INCS) $(CFLAGS)
 LDFLAGS_ALL = $(LDOPT) $(LDFLAGS)
 
+# libslproto's sl_http.o (the daemons' status server) also needs $(LIBS_NNG).
 LIBS_PROTO := -lprotobuf-c -lsodium
 LIBS_NNG   := -lnng -lpthread
 LIBS_FLAGD := -llmdb -lraft -luv $(LIBS_NNG) $(LIBS_PROTO)
@@ -167,7 +168,7 @@ $(FLAGCTL): $(call obj,clients/flagctl/main.c) $(CTL_OBJ) $(LIBSLUICE)
 # reach any module (main.c excluded).
 $(B)/tests/unit/proto/%: $(B)/obj/tests/unit/proto/%.o $(LIBPROTO)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka $(LIBS_PROTO)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka $(LIBS_PROTO) $(LIBS_NNG)
 
 $(B)/tests/unit/lib/%: $(B)/obj/tests/unit/lib/%.o $(LIBSLUICE)
 	@mkdir -p $(dir $@)

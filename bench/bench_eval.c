@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "cache.h"
 #include "codec.h"
 #include "sluice.h"
@@ -209,15 +210,6 @@ typedef struct run {
 	long               sink;
 } run;
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec);
-}
-
 static void *
 run_main(void *arg)
 {
@@ -227,7 +219,7 @@ run_main(void *arg)
 
 	pthread_barrier_wait(r->bar);
 	for (int b = 0; b < BATCHES; b++) {
-		uint64_t t0 = now_ns();
+		uint64_t t0 = bench_now_ns();
 		for (int i = 0; i < BATCH_OPS; i++) {
 			uint32_t k = r->order[i];
 			switch (r->kind) {
@@ -249,19 +241,10 @@ run_main(void *arg)
 				break;
 			}
 		}
-		r->ns[b] = (double) (now_ns() - t0) / BATCH_OPS;
+		r->ns[b] = (double) (bench_now_ns() - t0) / BATCH_OPS;
 	}
 	r->sink = sink;
 	return (NULL);
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *) a;
-	double y = *(const double *) b;
-
-	return ((x > y) - (x < y));
 }
 
 static void
@@ -297,7 +280,7 @@ measure(sluice_client *c, enum kind kind, int threads, uint32_t *order)
 			all[n++] = rs[t].ns[b];
 		}
 	}
-	qsort(all, (size_t) n, sizeof(double), cmp_double);
+	qsort(all, (size_t) n, sizeof(double), bench_cmp_double);
 	med = all[n / 2];
 	p99 = all[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1];
 	printf("bench: eval %-10s threads=%d  median %6.1f ns/op  p99 %6.1f "
@@ -399,7 +382,7 @@ main(void)
 		measure(c, (enum kind) k, 2, order);
 	}
 	if (sluice_view_open(c, &v) == SLUICE_OK) {
-		uint64_t t0   = now_ns();
+		uint64_t t0   = bench_now_ns();
 		long     sink = 0;
 		for (int i = 0; i < BATCH_OPS; i++) {
 			sink +=
@@ -407,7 +390,8 @@ main(void)
 		}
 		printf("bench: eval bool via pinned view: %.1f ns/op (one "
 		       "batch)%s\n",
-		    (double) (now_ns() - t0) / BATCH_OPS, sink < 0 ? "!" : "");
+		    (double) (bench_now_ns() - t0) / BATCH_OPS,
+		    sink < 0 ? "!" : "");
 		sluice_view_close(v);
 	}
 	sluice_client_close(c);

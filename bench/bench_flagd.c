@@ -21,6 +21,7 @@
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
 
+#include "bench_util.h"
 #include "codec.h"
 #include "envelope.h"
 #include "keys.h"
@@ -65,40 +66,15 @@ now_s(void)
 	return ((double) sl_mono_ns() / 1e9);
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *) a;
-	double y = *(const double *) b;
-
-	return ((x > y) - (x < y));
-}
-
-// Nearest-rank percentile of a sorted array.
-static double
-pct(const double *v, size_t n, double p)
-{
-	size_t k;
-
-	if (n == 0) {
-		return (NAN);
-	}
-	k = (size_t) ceil(p / 100.0 * (double) n);
-	if (k < 1) {
-		k = 1;
-	}
-	return (v[k - 1]);
-}
-
 static stats
 summarize(double *v, size_t n, unsigned errors)
 {
 	stats s = { NAN, NAN, NAN, n, errors };
 
 	if (n > 0) {
-		qsort(v, n, sizeof(*v), cmp_double);
-		s.p50 = pct(v, n, 50.0);
-		s.p99 = pct(v, n, 99.0);
+		qsort(v, n, sizeof(*v), bench_cmp_double);
+		s.p50 = bench_pct(v, n, 0.50);
+		s.p99 = bench_pct(v, n, 0.99);
 		s.max = v[n - 1];
 	}
 	return (s);

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "codec.h"
 #include "envelope.h"
 #include "keys.h"
@@ -32,91 +33,6 @@
 #define FLIP_TIMEOUT_MS 10000u
 
 #define UNCONST(s) ((char *) (uintptr_t) (s))
-
-typedef struct fan {
-	pthread_mutex_t  mtx;
-	pthread_cond_t   cv;
-	_Atomic uint64_t target; // revision of the flip in flight
-	atomic_size_t    done;   // clients at target
-	size_t           n;
-	uint64_t         t_last_ns; // when the last client got there
-} fan;
-
-typedef struct member {
-	fan     *f;
-	uint64_t counted; // the target this client was counted for
-} member;
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec);
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *) a;
-	double y = *(const double *) b;
-
-	return ((x > y) - (x < y));
-}
-
-static double
-pct(double *v, size_t n, double p)
-{
-	size_t i;
-
-	if (n == 0) {
-		return (NAN);
-	}
-	i = (size_t) ceil(p * (double) n) - 1;
-	return (v[i < n ? i : n - 1]);
-}
-
-// On the updater thread of each client: counts it once per flip.
-static void
-change_cb(void *arg, uint64_t rev, const char *rollout)
-{
-	member  *m = arg;
-	fan     *f = m->f;
-	uint64_t t = atomic_load(&f->target);
-
-	(void) rollout;
-	if (t == 0 || rev < t || m->counted == t) {
-		return;
-	}
-	m->counted = t;
-	if (atomic_fetch_add(&f->done, 1) + 1 == f->n) {
-		pthread_mutex_lock(&f->mtx);
-		f->t_last_ns = now_ns();
-		pthread_cond_broadcast(&f->cv);
-		pthread_mutex_unlock(&f->mtx);
-	}
-}
-
-static int
-write_cmd(
-    sl_rpc *r, const sl_secret *k, Sluice__V1__Command *cmd, uint64_t *revp)
-{
-	Sluice__V1__Reply *rep = NULL;
-	int                rv;
-
-	rv = sl_rpc_write(r, k, cmd, &rep);
-	if (rv == SLUICE_OK) {
-		*revp = rep->revision;
-	} else {
-		fprintf(stderr, "bench_flip: write: %s\n",
-		    rep != NULL ? sl_reply_errmsg(rep) : sluice_strerror(rv));
-	}
-	if (rep != NULL) {
-		sluice__v1__reply__free_unpacked(rep, NULL);
-	}
-	return (rv);
-}
 
 static int
 apply_rollout(sl_rpc *r, const sl_secret *k, uint64_t *revp)
@@ -153,7 +69,7 @@ apply_rollout(sl_rpc *r, const sl_secret *k, uint64_t *revp)
 	cmd.reason      = UNCONST("bench_flip");
 	cmd.action_case = SLUICE__V1__COMMAND__ACTION_APPLY;
 	cmd.apply       = &ap;
-	return (write_cmd(r, k, &cmd, revp));
+	return (bench_write_cmd("bench_flip", r, k, &cmd, revp));
 }
 
 // Promote to "on" or roll back to "off".
@@ -179,7 +95,7 @@ flip(sl_rpc *r, const sl_secret *k, bool on, uint64_t *revp)
 		cmd.action_case = SLUICE__V1__COMMAND__ACTION_ROLLBACK;
 		cmd.rollback    = &rb;
 	}
-	return (write_cmd(r, k, &cmd, revp));
+	return (bench_write_cmd("bench_flip", r, k, &cmd, revp));
 }
 
 static int
@@ -248,43 +164,26 @@ rss_mib(void)
 	return (mib);
 }
 
-static void
-nap_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long) (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 // One run: n clients, flips flips. Prints one line; never asserts.
 static void
 run(const char *api, sl_rpc *r, const sl_secret *k, size_t n, unsigned flips)
 {
-	sluice_client_opts o;
-	sluice_client    **cs;
-	member            *ms;
-	double            *lat;
-	double            *commit;
-	size_t             nlat  = 0;
-	unsigned           stuck = 0;
-	double             rss0  = rss_mib();
-	double             rss1;
-	double             t_open;
-	double             acked_ms = NAN;
-	uint64_t           rev      = 0;
-	uint64_t           t0;
-	uint32_t           stage = 0;
-	fan                f;
+	sluice_client **cs;
+	bench_member   *ms;
+	double         *lat;
+	double         *commit;
+	size_t          nlat  = 0;
+	unsigned        stuck = 0;
+	double          rss0  = rss_mib();
+	double          rss1;
+	double          t_open;
+	double          acked_ms = NAN;
+	uint64_t        rev      = 0;
+	uint64_t        t0;
+	uint32_t        stage = 0;
+	bench_fan       f;
 
-	memset(&f, 0, sizeof(f));
-	pthread_mutex_init(&f.mtx, NULL);
-	{
-		pthread_condattr_t ca;
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&f.cv, &ca);
-		pthread_condattr_destroy(&ca);
-	}
+	bench_fan_init(&f);
 	f.n    = n;
 	cs     = calloc(n, sizeof(*cs));
 	ms     = calloc(n, sizeof(*ms));
@@ -294,29 +193,14 @@ run(const char *api, sl_rpc *r, const sl_secret *k, size_t n, unsigned flips)
 		fprintf(stderr, "bench_flip: out of memory\n");
 		exit(1);
 	}
-	t0 = now_ns();
-	for (size_t i = 0; i < n; i++) {
-		sluice_client_opts_init(&o);
-		o.heartbeat_ms       = 200; // run.sh starts flagd so
-		o.connect_timeout_ms = 0;
-		o.change_cb          = change_cb;
-		o.change_arg         = &ms[i];
-		ms[i].f              = &f;
-		if (sluice_client_open(&cs[i], api, &o) != SLUICE_OK) {
-			fprintf(stderr,
-			    "bench_flip: client %zu of %zu did not open\n", i,
-			    n);
-			n = i;
-			break;
-		}
-	}
-	f.n = n;
+	t0 = bench_now_ns();
+	n  = bench_fan_clients_open(&f, cs, ms, n, api, "bench_flip");
 	// All synced before the first flip.
 	(void) current_stage(r, &stage);
 	for (size_t i = 0; i < n; i++) {
 		(void) sluice_wait_revision(cs[i], 1, 30000);
 	}
-	t_open = (double) (now_ns() - t0) / 1e9;
+	t_open = (double) (bench_now_ns() - t0) / 1e9;
 	rss1   = rss_mib();
 
 	for (unsigned i = 0; i < flips; i++) {
@@ -333,9 +217,9 @@ run(const char *api, sl_rpc *r, const sl_secret *k, size_t n, unsigned flips)
 		// before the write's reply is back here.
 		atomic_store(&f.done, 0);
 		atomic_store(&f.target, base + 1);
-		tw        = now_ns();
+		tw        = bench_now_ns();
 		rv        = flip(r, k, stage == 0, &got);
-		commit[i] = (double) (now_ns() - tw) / 1e6;
+		commit[i] = (double) (bench_now_ns() - tw) / 1e6;
 		if (rv != SLUICE_OK) {
 			stuck++;
 			atomic_store(&f.target, 0);
@@ -373,30 +257,32 @@ run(const char *api, sl_rpc *r, const sl_secret *k, size_t n, unsigned flips)
 		atomic_store(&f.target, 0);
 		if (i + 1 == flips) {
 			// What `flagctl wait` would see: every client's ack.
-			uint64_t ta = now_ns();
+			uint64_t ta = bench_now_ns();
 			while (acked_at(r, rev) < n &&
-			    now_ns() - ta < 10000000000u) {
-				nap_ms(2);
+			    bench_now_ns() - ta < 10000000000u) {
+				bench_nap_ms(2);
 			}
 			if (acked_at(r, rev) >= n) {
-				acked_ms = (double) (now_ns() - tw) / 1e6;
+				acked_ms =
+				    (double) (bench_now_ns() - tw) / 1e6;
 			}
 		}
 		// Let the acks of this flip land before the next one.
-		nap_ms(20);
+		bench_nap_ms(20);
 	}
-	qsort(lat, nlat, sizeof(*lat), cmp_double);
-	qsort(commit, flips, sizeof(*commit), cmp_double);
+	qsort(lat, nlat, sizeof(*lat), bench_cmp_double);
+	qsort(commit, flips, sizeof(*commit), bench_cmp_double);
 	printf("bench: flip -> all %zu clients (changes applied): p50 %.2f "
 	       "ms, p99 %.2f ms, max %.2f ms over %zu flips%s\n",
-	    n, pct(lat, nlat, 0.50), pct(lat, nlat, 0.99),
+	    n, bench_pct(lat, nlat, 0.50), bench_pct(lat, nlat, 0.99),
 	    nlat > 0 ? lat[nlat - 1] : NAN, nlat,
 	    stuck > 0 ? " (some flips timed out or failed)" : "");
 	printf("bench:   for comparison, the write's own round trip (commit "
 	       "and reply): p50 %.2f ms, "
 	       "p99 %.2f ms; flip -> every ack at flagd (flagctl wait): "
 	       "%.1f ms (last flip)\n",
-	    pct(commit, flips, 0.50), pct(commit, flips, 0.99), acked_ms);
+	    bench_pct(commit, flips, 0.50), bench_pct(commit, flips, 0.99),
+	    acked_ms);
 	printf("bench:   %zu clients opened and synced in %.2f s; resident "
 	       "memory %.1f KiB per client (tiny snapshot, threads, "
 	       "sockets)\n",
@@ -409,8 +295,7 @@ run(const char *api, sl_rpc *r, const sl_secret *k, size_t n, unsigned flips)
 	free(ms);
 	free(lat);
 	free(commit);
-	pthread_cond_destroy(&f.cv);
-	pthread_mutex_destroy(&f.mtx);
+	bench_fan_fini(&f);
 }
 
 static void

@@ -29,6 +29,7 @@
 
 #include <sodium.h>
 
+#include "bench_util.h"
 #include "codec.h"
 #include "envelope.h"
 #include "keys.h"
@@ -42,52 +43,12 @@
 #define MAX_REPORTERS 8
 
 static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec);
-}
-
-static uint64_t
 thread_cpu_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return ((uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec);
-}
-
-static void
-nap_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long) (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *) a;
-	double y = *(const double *) b;
-
-	return ((x > y) - (x < y));
-}
-
-// Nearest rank on a sorted array.
-static double
-pct(const double *v, size_t n, double p)
-{
-	size_t i;
-
-	if (n == 0) {
-		return (NAN);
-	}
-	i = (size_t) ceil(p * (double) n);
-	i = i == 0 ? 0 : i - 1;
-	return (v[i < n ? i : n - 1]);
 }
 
 // CPU seconds (user + system) of process pid so far, the system part in
@@ -120,26 +81,6 @@ proc_cpu_s(long pid, double *sysp)
 }
 
 // ---------------------------------------------------------------- flagd
-
-static int
-write_cmd(
-    sl_rpc *r, const sl_secret *k, Sluice__V1__Command *cmd, uint64_t *revp)
-{
-	Sluice__V1__Reply *rep = NULL;
-	int                rv;
-
-	rv = sl_rpc_write(r, k, cmd, &rep);
-	if (rv == SLUICE_OK && revp != NULL) {
-		*revp = rep->revision;
-	} else if (rv != SLUICE_OK) {
-		fprintf(stderr, "bench_gatekeeper: write: %s\n",
-		    rep != NULL ? sl_reply_errmsg(rep) : sluice_strerror(rv));
-	}
-	if (rep != NULL) {
-		sluice__v1__reply__free_unpacked(rep, NULL);
-	}
-	return (rv);
-}
 
 // A rollout baseline/canary/full with a gate at canary: window reports
 // and min samples as given, consecutive failures 1 when trip is set.
@@ -205,7 +146,7 @@ apply_rollout(sl_rpc *r, const sl_secret *k, const char *name, uint32_t window,
 	cmd.reason      = UNCONST("bench_gatekeeper");
 	cmd.action_case = SLUICE__V1__COMMAND__ACTION_APPLY;
 	cmd.apply       = &ap;
-	rv              = write_cmd(r, k, &cmd, NULL);
+	rv = bench_write_cmd("bench_gatekeeper", r, k, &cmd, NULL);
 	sl_condition_clear(&c[0]);
 	sl_condition_clear(&c[1]);
 	return (rv);
@@ -224,7 +165,7 @@ promote_canary(sl_rpc *r, const sl_secret *k, const char *name, uint64_t *revp)
 	cmd.reason      = UNCONST("bench_gatekeeper: back to canary");
 	cmd.action_case = SLUICE__V1__COMMAND__ACTION_PROMOTE;
 	cmd.promote     = &pr;
-	return (write_cmd(r, k, &cmd, revp));
+	return (bench_write_cmd("bench_gatekeeper", r, k, &cmd, revp));
 }
 
 // ---------------------------------------------------------------- reports
@@ -284,7 +225,8 @@ reporter_main(void *p)
 		a->errors = 1;
 		return (NULL);
 	}
-	for (uint64_t i = 0; i < a->want && now_ns() < a->deadline_ns; i++) {
+	for (uint64_t i = 0; i < a->want && bench_now_ns() < a->deadline_ns;
+	     i++) {
 		sluice_verdict v;
 
 		if (send_one(c, R_TPUT, job, 0.001, &v) != SLUICE_OK) {
@@ -314,7 +256,7 @@ throughput(const char *gk, const char *key, long gk_pid, unsigned n,
 
 	memset(a, 0, sizeof(a));
 	cpu0 = proc_cpu_s(gk_pid, &sys0);
-	t0   = now_ns();
+	t0   = bench_now_ns();
 	for (unsigned i = 0; i < n; i++) {
 		a[i].gk          = gk;
 		a[i].key         = key;
@@ -332,7 +274,7 @@ throughput(const char *gk, const char *key, long gk_pid, unsigned n,
 		rej += a[i].rejected;
 		err += a[i].errors;
 	}
-	t1   = now_ns();
+	t1   = bench_now_ns();
 	cpu1 = proc_cpu_s(gk_pid, &sys1);
 	per  = acc > 0 ? (cpu1 - cpu0) / (double) acc : NAN;
 	printf("bench_gatekeeper: %u reporter%s: %llu accepted in %.2f s = "
@@ -416,85 +358,26 @@ raw_verify_cost(unsigned iters)
 
 // ---------------------------------------------------------------- flip
 
-typedef struct fan {
-	pthread_mutex_t  mtx;
-	pthread_cond_t   cv;
-	_Atomic uint64_t target;
-	atomic_size_t    done;
-	size_t           n;
-	uint64_t         t_last_ns;
-} fan;
-
-typedef struct member {
-	fan     *f;
-	uint64_t counted;
-} member;
-
-static void
-change_cb(void *arg, uint64_t rev, const char *rollout)
-{
-	member  *m = arg;
-	fan     *f = m->f;
-	uint64_t t = atomic_load(&f->target);
-
-	(void) rollout;
-	if (t == 0 || rev < t || m->counted == t) {
-		return;
-	}
-	m->counted = t;
-	if (atomic_fetch_add(&f->done, 1) + 1 == f->n) {
-		pthread_mutex_lock(&f->mtx);
-		f->t_last_ns = now_ns();
-		pthread_cond_broadcast(&f->cv);
-		pthread_mutex_unlock(&f->mtx);
-	}
-}
-
 static void
 flip_trials(const char *api, const char *gk, const char *rkey, sl_rpc *r,
     const sl_secret *admin, size_t n, unsigned trials)
 {
-	sluice_client_opts o;
-	sluice_client    **cs   = calloc(n, sizeof(*cs));
-	member            *ms   = calloc(n, sizeof(*ms));
-	double            *lat  = calloc(trials + 1, sizeof(*lat));
-	double            *rtt  = calloc(trials + 1, sizeof(*rtt));
-	sluice_client     *rep  = NULL;
-	size_t             nlat = 0, sent = 0;
-	unsigned           missed = 0;
-	fan                f;
-	char               job[32];
+	sluice_client **cs   = calloc(n, sizeof(*cs));
+	bench_member   *ms   = calloc(n, sizeof(*ms));
+	double         *lat  = calloc(trials + 1, sizeof(*lat));
+	double         *rtt  = calloc(trials + 1, sizeof(*rtt));
+	sluice_client  *rep  = NULL;
+	size_t          nlat = 0, sent = 0;
+	unsigned        missed = 0;
+	bench_fan       f;
+	char            job[32];
 
 	if (cs == NULL || ms == NULL || lat == NULL || rtt == NULL) {
 		fprintf(stderr, "bench_gatekeeper: out of memory\n");
 		exit(1);
 	}
-	memset(&f, 0, sizeof(f));
-	pthread_mutex_init(&f.mtx, NULL);
-	{
-		pthread_condattr_t ca;
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&f.cv, &ca);
-		pthread_condattr_destroy(&ca);
-	}
-	for (size_t i = 0; i < n; i++) {
-		sluice_client_opts_init(&o);
-		o.heartbeat_ms       = 200;
-		o.connect_timeout_ms = 0;
-		o.change_cb          = change_cb;
-		o.change_arg         = &ms[i];
-		ms[i].f              = &f;
-		if (sluice_client_open(&cs[i], api, &o) != SLUICE_OK) {
-			fprintf(stderr,
-			    "bench_gatekeeper: client %zu did not "
-			    "open\n",
-			    i);
-			n = i;
-			break;
-		}
-	}
-	f.n = n;
+	bench_fan_init(&f);
+	n = bench_fan_clients_open(&f, cs, ms, n, api, "bench_gatekeeper");
 	if (reporter_open(&rep, gk, rkey) != SLUICE_OK) {
 		fprintf(stderr, "bench_gatekeeper: no reporter client\n");
 		goto out;
@@ -508,7 +391,7 @@ flip_trials(const char *api, const char *gk, const char *rkey, sl_rpc *r,
 
 		if (promote_canary(r, admin, R_FLIP, &prom) != SLUICE_OK) {
 			missed++;
-			nap_ms(200);
+			bench_nap_ms(200);
 			continue;
 		}
 		for (size_t i = 0; i < n; i++) {
@@ -521,16 +404,16 @@ flip_trials(const char *api, const char *gk, const char *rkey, sl_rpc *r,
 		// Until gatekeeper has applied the promotion, a canary
 		// report is only recorded; bounded retries.
 		for (int k = 0; k < 500 && !tripped; k++) {
-			t0 = now_ns();
+			t0 = bench_now_ns();
 			rv = send_one(rep, R_FLIP, job, 0.5, &v);
-			t1 = now_ns();
+			t1 = bench_now_ns();
 			sent++;
 			if (rv != SLUICE_OK) {
 				break;
 			}
 			tripped = strcmp(v.gate, "rolled_back") == 0;
 			if (!tripped) {
-				nap_ms(1);
+				bench_nap_ms(1);
 			}
 		}
 		if (!tripped) {
@@ -538,9 +421,10 @@ flip_trials(const char *api, const char *gk, const char *rkey, sl_rpc *r,
 			atomic_store(&f.target, 0);
 			continue;
 		}
-		deadline = now_ns() + 10000000000ull;
+		deadline = bench_now_ns() + 10000000000ull;
 		pthread_mutex_lock(&f.mtx);
-		while (atomic_load(&f.done) < f.n && now_ns() < deadline) {
+		while (
+		    atomic_load(&f.done) < f.n && bench_now_ns() < deadline) {
 			struct timespec ts;
 			clock_gettime(CLOCK_MONOTONIC, &ts);
 			ts.tv_nsec += 50000000L;
@@ -559,16 +443,16 @@ flip_trials(const char *api, const char *gk, const char *rkey, sl_rpc *r,
 		}
 		atomic_store(&f.target, 0);
 	}
-	qsort(lat, nlat, sizeof(*lat), cmp_double);
-	qsort(rtt, nlat, sizeof(*rtt), cmp_double);
+	qsort(lat, nlat, sizeof(*lat), bench_cmp_double);
+	qsort(rtt, nlat, sizeof(*rtt), bench_cmp_double);
 	printf("bench_gatekeeper: bad report -> rollback in all %zu clients: "
 	       "p50 %.2f ms, p99 %.2f ms, max %.2f ms over %zu trials "
 	       "(%u missed; %zu reports sent); the tripping report's own "
 	       "round trip (verify, CAS write with fsync, verdict): p50 "
 	       "%.2f ms\n",
-	    n, pct(lat, nlat, 0.50), pct(lat, nlat, 0.99),
+	    n, bench_pct(lat, nlat, 0.50), bench_pct(lat, nlat, 0.99),
 	    nlat ? lat[nlat - 1] : NAN, nlat, missed, sent,
-	    pct(rtt, nlat, 0.50));
+	    bench_pct(rtt, nlat, 0.50));
 out:
 	sluice_client_close(rep);
 	for (size_t i = 0; i < n; i++) {
@@ -644,7 +528,7 @@ main(int argc, char **argv)
 	    promote_canary(r, admin, R_TPUT, NULL) != SLUICE_OK) {
 		return (1);
 	}
-	nap_ms(300); // let gatekeeper follow the promotion
+	bench_nap_ms(300); // let gatekeeper follow the promotion
 
 	verify = raw_verify_cost(5000);
 	// A short warm-up (connections, LMDB pages), not counted.

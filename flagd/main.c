@@ -23,9 +23,8 @@ main(int argc, char **argv)
 	flagd_config cfg;
 	flagd_node  *node = NULL;
 	flagd_api   *api  = NULL;
-	flagd_http  *http = NULL;
+	sl_http     *http = NULL;
 	sigset_t     set;
-	int          sig;
 	int          rv;
 	int          level;
 
@@ -44,14 +43,8 @@ main(int argc, char **argv)
 		sl_log_level = level;
 	}
 
-	// Block the shutdown signals before nng or LMDB start threads, so
-	// only sigwait() below sees them; a dead peer must not kill us.
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	// Block the shutdown signals before nng or LMDB start threads.
+	sl_signals_block(&set);
 
 	if (sl_crypto_init() != SLUICE_OK) {
 		sl_log_err("main.crypto", "libsodium failed to initialise");
@@ -76,23 +69,7 @@ main(int argc, char **argv)
 	    (unsigned long long) flagd_store_revision(flagd_node_store(node)),
 	    cfg.data_dir);
 
-	for (;;) {
-		if (sigwait(&set, &sig) != 0) {
-			continue;
-		}
-		if (sig == SIGHUP) {
-			sl_log_notice("main.hup",
-			    "SIGHUP: nothing to reload in this version");
-			continue;
-		}
-		break;
-	}
-	sl_log_notice("main.stop", "signal %d: shutting down", sig);
-
-	// A second SIGINT/SIGTERM during the drain exits at once.
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	(void) sl_signals_wait(&set);
 
 	atomic_store(&flagd_node_metrics(node)->ready, 0);
 	flagd_api_stop_listening(api);
@@ -101,7 +78,7 @@ main(int argc, char **argv)
 	// contexts their replies go to still exist.
 	flagd_node_stop(node);
 	flagd_api_close(api);
-	flagd_http_close(http);
+	sl_http_close(http);
 	flagd_node_close(node);
 	sl_log_notice("main.stop", "stopped cleanly");
 	flagd_config_fini(&cfg);
@@ -112,7 +89,7 @@ fail:
 	sl_log_err("main.start", "cannot start: %s", sluice_strerror(rv));
 	flagd_node_stop(node);
 	flagd_api_close(api);
-	flagd_http_close(http);
+	sl_http_close(http);
 	flagd_node_close(node);
 	flagd_config_fini(&cfg);
 	return (1);

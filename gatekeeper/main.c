@@ -24,9 +24,9 @@ main(int argc, char **argv)
 	gk_options o    = { 0 };
 	gk_core   *core = NULL;
 	gk_api    *api  = NULL;
-	gk_http   *http = NULL;
+	sl_http   *http = NULL;
 	sigset_t   set;
-	int        sig, rv, level;
+	int        rv, level;
 
 	gk_config_defaults(&cfg);
 	switch (gk_config_parse(&cfg, argc, argv)) {
@@ -41,14 +41,8 @@ main(int argc, char **argv)
 		sl_log_level = level;
 	}
 
-	// Block the shutdown signals before nng or LMDB start threads, so
-	// only sigwait() below sees them; a dead peer must not kill us.
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	// Block the shutdown signals before nng or LMDB start threads.
+	sl_signals_block(&set);
 
 	if (sl_crypto_init() != SLUICE_OK) {
 		sl_log_err("main.crypto", "libsodium failed to initialise");
@@ -73,28 +67,12 @@ main(int argc, char **argv)
 	    "gatekeeper ready: api %s, flagd %s, data %s", cfg.api_url,
 	    cfg.flagd, cfg.data_dir);
 
-	for (;;) {
-		if (sigwait(&set, &sig) != 0) {
-			continue;
-		}
-		if (sig == SIGHUP) {
-			sl_log_notice("main.hup",
-			    "SIGHUP: nothing to reload in this version");
-			continue;
-		}
-		break;
-	}
-	sl_log_notice("main.stop", "signal %d: shutting down", sig);
-
-	// A second SIGINT/SIGTERM during the drain exits at once.
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	(void) sl_signals_wait(&set);
 
 	atomic_store(&core->m.ready, 0);
 	gk_api_stop_listening(api);
 	gk_api_close(api); // workers finish the request in hand
-	gk_http_close(http);
+	sl_http_close(http);
 	gk_core_close(core);
 	sl_log_notice("main.stop", "stopped cleanly");
 	nng_fini();
@@ -103,7 +81,7 @@ main(int argc, char **argv)
 fail:
 	sl_log_err("main.start", "cannot start: %s", sluice_strerror(rv));
 	gk_api_close(api);
-	gk_http_close(http);
+	sl_http_close(http);
 	gk_core_close(core);
 	return (1);
 }

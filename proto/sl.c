@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,4 +258,42 @@ sl_deadline_after(struct timespec *ts, uint64_t ms)
 		ts->tv_sec++;
 		ts->tv_nsec -= 1000000000L;
 	}
+}
+
+void
+sl_signals_block(sigset_t *set)
+{
+	// Only sigwait() in the main thread sees the shutdown signals; a
+	// dead peer must not kill us.
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int
+sl_signals_wait(const sigset_t *set)
+{
+	int sig;
+
+	for (;;) {
+		if (sigwait(set, &sig) != 0) {
+			continue;
+		}
+		if (sig == SIGHUP) {
+			sl_log_notice("main.hup",
+			    "SIGHUP: nothing to reload in this version");
+			continue;
+		}
+		break;
+	}
+	sl_log_notice("main.stop", "signal %d: shutting down", sig);
+
+	// A second SIGINT/SIGTERM during the drain exits at once.
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	pthread_sigmask(SIG_UNBLOCK, set, NULL);
+	return (sig);
 }

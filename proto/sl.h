@@ -7,6 +7,7 @@
 #ifndef SL_H
 #define SL_H
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -105,5 +106,18 @@ void sl_panic(const char *file, int line, const char *what)
  * callers treat as fatal. Thread-safe.
  */
 int sl_crypto_init(void) SLUICE_NODISCARD;
+
+/*
+ * Daemon mains (STYLE §8). sl_signals_block fills set with SIGTERM, SIGINT
+ * and SIGHUP, blocks them in the calling thread (call it before nng or
+ * LMDB start threads, so they inherit the mask) and ignores SIGPIPE.
+ *
+ * sl_signals_wait waits on set with sigwait(), logging and ignoring
+ * SIGHUP ("main.hup"), until SIGTERM or SIGINT; it logs the stop
+ * ("main.stop"), restores their default action and unblocks set, so a
+ * second signal during the drain exits at once. Returns the signal.
+ */
+void sl_signals_block(sigset_t *set);
+int  sl_signals_wait(const sigset_t *set);
 
 #endif /* SL_H */

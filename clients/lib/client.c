@@ -1540,53 +1540,14 @@ client_identity(sluice_client *c)
 	c->started_ms                = sl_now_ms();
 }
 
-static int
-split_endpoints(sluice_client *c, const char *list)
-{
-	const char *p   = list;
-	size_t      cap = 1;
-
-	for (const char *q = list; *q != '\0'; q++) {
-		cap += (*q == ',');
-	}
-	if ((c->eps = calloc(cap, sizeof(char *))) == NULL) {
-		return (SLUICE_ENOMEM);
-	}
-	for (;;) {
-		const char *end;
-		size_t      len;
-
-		while (*p == ' ' || *p == '\t') {
-			p++;
-		}
-		end = strchr(p, ',');
-		len = end != NULL ? (size_t) (end - p) : strlen(p);
-		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t')) {
-			len--;
-		}
-		if (len > 0) {
-			if ((c->eps[c->n_eps] = strndup(p, len)) == NULL) {
-				return (SLUICE_ENOMEM);
-			}
-			c->n_eps++;
-		}
-		if (end == NULL) {
-			break;
-		}
-		p = end + 1;
-	}
-	return (SLUICE_OK);
-}
-
 static void
 free_settings(sluice_client *c)
 {
 	for (size_t i = 0; i < c->n_eps; i++) {
 		sl_rpc_close(c->rpcs != NULL ? c->rpcs[i] : NULL);
-		free(c->eps[i]);
 	}
 	free(c->rpcs);
-	free(c->eps);
+	sl_endpoints_free(c->eps, c->n_eps);
 	free(c->cache_file);
 	sl_reporter_close(c->reporter);
 	c->reporter = NULL;
@@ -1693,7 +1654,8 @@ sluice_client_open(
 	client_identity(c);
 
 	if (endpoints != NULL &&
-	    (rv = split_endpoints(c, endpoints)) != SLUICE_OK) {
+	    (rv = sl_endpoints_split(endpoints, &c->eps, &c->n_eps)) !=
+	        SLUICE_OK) {
 		goto fail;
 	}
 	if (o.cache_file != NULL &&

@@ -33,35 +33,30 @@ struct sl_rpc {
 void
 sl_rpc_close(sl_rpc *r)
 {
-	size_t i;
-
 	if (r == NULL) {
 		return;
 	}
 	if (r->open) {
 		nng_close(r->sock);
 	}
-	for (i = 0; i < r->n_eps; i++) {
-		free(r->eps[i]);
-	}
-	free(r->eps);
+	sl_endpoints_free(r->eps, r->n_eps);
 	free(r);
 }
 
-// Splits "a, b,c" into trimmed, non-empty URLs.
-static int
-split_endpoints(sl_rpc *r, const char *list)
+int
+sl_endpoints_split(const char *list, char ***epsp, size_t *np)
 {
 	const char *p = list;
 	const char *end;
 	size_t      len;
 	size_t      cap = 1;
-	char      **grown;
+	size_t      n   = 0;
+	char      **eps;
 
 	for (end = list; *end != '\0'; end++) {
 		cap += (*end == ',');
 	}
-	if ((r->eps = calloc(cap, sizeof(char *))) == NULL) {
+	if ((eps = calloc(cap, sizeof(char *))) == NULL) {
 		return (SLUICE_ENOMEM);
 	}
 	for (;;) {
@@ -74,24 +69,32 @@ split_endpoints(sl_rpc *r, const char *list)
 			len--;
 		}
 		if (len > 0) {
-			if ((r->eps[r->n_eps] = strndup(p, len)) == NULL) {
+			if ((eps[n] = strndup(p, len)) == NULL) {
+				sl_endpoints_free(eps, n);
 				return (SLUICE_ENOMEM);
 			}
-			r->n_eps++;
+			n++;
 		}
 		if (end == NULL) {
 			break;
 		}
 		p = end + 1;
 	}
-	if (r->n_eps == 0) {
-		return (SLUICE_EINVAL);
-	}
-	grown = realloc(r->eps, r->n_eps * sizeof(char *));
-	if (grown != NULL) {
-		r->eps = grown;
-	}
+	*epsp = eps;
+	*np   = n;
 	return (SLUICE_OK);
+}
+
+void
+sl_endpoints_free(char **eps, size_t n)
+{
+	if (eps == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		free(eps[i]);
+	}
+	free(eps);
 }
 
 int
@@ -114,7 +117,12 @@ sl_rpc_open(sl_rpc **rp, const char *endpoints, uint32_t timeout_ms)
 	// top bit stays clear so ids print the same signed or not.
 	randombytes_buf(&r->next_id, sizeof(r->next_id));
 	r->next_id &= (UINT64_C(1) << 62) - 1;
-	if ((rv = split_endpoints(r, endpoints)) != SLUICE_OK) {
+	if ((rv = sl_endpoints_split(endpoints, &r->eps, &r->n_eps)) !=
+	    SLUICE_OK) {
+		goto fail;
+	}
+	if (r->n_eps == 0) {
+		rv = SLUICE_EINVAL;
 		goto fail;
 	}
 	*rp = r;

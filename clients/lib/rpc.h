@@ -42,6 +42,17 @@ int sl_rpc_call(sl_rpc *r, Sluice__V1__Request *req,
 int sl_rpc_write(sl_rpc *r, const sl_secret *k, Sluice__V1__Command *cmd,
     Sluice__V1__Reply **replyp) SLUICE_NODISCARD;
 
+/*
+ * Splits a comma-separated endpoint list ("a, b,c") into trimmed,
+ * non-empty strings. On success *epsp is a malloc'd array of *np malloc'd
+ * strings (*np may be 0), freed with sl_endpoints_free; on failure
+ * nothing is written and nothing is left allocated.
+ * @return SLUICE_OK or SLUICE_ENOMEM.
+ */
+int sl_endpoints_split(
+    const char *list, char ***epsp, size_t *np) SLUICE_NODISCARD;
+void sl_endpoints_free(char **eps, size_t n); /* NULL is a no-op */
+
 /* The endpoint that answered last (or the first one). */
 const char *sl_rpc_endpoint(const sl_rpc *r);
 
