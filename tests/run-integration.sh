@@ -31,7 +31,7 @@ if ls "$ROOT"/tests/integration/test_*.py >/dev/null 2>&1; then
 	# Debian's interpreter and its python3-pytest; -p no:cacheprovider
 	# keeps the source tree clean.
 	/usr/bin/python3 -m pytest -p no:cacheprovider -q -rs \
-		"$ROOT/tests/integration" || status=1
+		"$ROOT/tests/integration" "$ROOT/tests/fault" || status=1
 fi
 "$ROOT/clients/python/run-tests.sh" "$B" || status=1 # the sluice Python package
 exit $status
