@@ -14,6 +14,7 @@
 
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "transport.h"
@@ -130,12 +131,38 @@ tr_init(struct raft_uv_transport *outer, raft_id id, const char *address)
 	return (rv);
 }
 
+// Raft streams always carry traffic (heartbeats every few tens of ms), so
+// data left unacknowledged this long means the peer is gone or cut off.
+// Without a bound the kernel keeps retransmitting with exponential
+// backoff (up to ~2 minutes between tries) on a dead connection, and a
+// node back from a partition rejoins only at the next retry. With it the
+// connection fails, and libraft dials again at once.
+#define RAFT_TCP_USER_TIMEOUT_MS 3000u
+
+static void
+bound_stream(struct uv_stream_s *stream)
+{
+	uv_os_fd_t   fd;
+	unsigned int ms = RAFT_TCP_USER_TIMEOUT_MS;
+
+	if (stream == NULL ||
+	    uv_fileno((const uv_handle_t *) stream, &fd) != 0) {
+		return;
+	}
+	if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms)) !=
+	    0) {
+		sl_log_debug(
+		    "raft.tcp", "TCP_USER_TIMEOUT: %s", strerror(errno));
+	}
+}
+
 static void
 accept_cb(struct raft_uv_transport *tcp, raft_id id, const char *address,
     struct uv_stream_s *stream)
 {
 	flagd_transport *t = of_tcp(tcp);
 
+	bound_stream(stream);
 	t->accept_cb(&t->outer, id, address, stream);
 }
 
@@ -166,6 +193,9 @@ inner_connect_cb(
 		    raft_strerror(status));
 	}
 	free(c);
+	if (status == 0) {
+		bound_stream(stream);
+	}
 	cb(req, stream, status);
 }
 
