@@ -5,6 +5,9 @@
 # the C integration programs, the fuzz corpus replays, then the pytest
 # suite (which starts real flagd processes on free loopback ports).
 set -u
+# Leaks inside libnng that are not ours (see the file).
+LSAN_SUPP=$(cd "$(dirname "$0")" && pwd)/lsan.supp
+export LSAN_OPTIONS="suppressions=$LSAN_SUPP${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 B="$1"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export SLUICE_BUILD="$ROOT/$B"
