@@ -10,6 +10,7 @@ answering line commands. Every wait is bounded; nothing asserts on time.
 """
 
 import os
+import shutil
 import queue
 import signal
 import subprocess
@@ -49,6 +50,21 @@ def ensure_fleet_built():
                     "build/%s/tests/helpers/fleet" % variant],
                    check=False, timeout=600)
     assert FLEET_BIN.exists(), "no %s (make integration builds it)" % FLEET_BIN
+
+
+def stacks_of(pid):
+    """Every thread's backtrace of a hung process (gdb, if installed),
+    for the test log: a hang is diagnosed from this."""
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        return "(no gdb: no backtrace)"
+    try:
+        out = subprocess.run(
+            [gdb, "-p", str(pid), "-batch", "-ex", "thread apply all bt"],
+            capture_output=True, text=True, timeout=60)
+        return out.stdout[-20000:]
+    except (subprocess.TimeoutExpired, OSError) as e:
+        return "(gdb failed: %s)" % e
 
 
 class Fleet:
@@ -116,6 +132,7 @@ class Fleet:
             try:
                 self.proc.wait(timeout=LINE_TIMEOUT)
             except subprocess.TimeoutExpired:
+                self.hung_stacks = stacks_of(self.proc.pid)
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=STOP_TIMEOUT)
         if self.errf is not subprocess.DEVNULL:
