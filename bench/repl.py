@@ -245,7 +245,12 @@ class Sluice:
                             d = json.loads(line)
                         except ValueError:
                             continue
-                        if d.get("ok") and d.get("t_us", 0) / 1e6 > t_kill:
+                        # The first acknowledged write *begun* after
+                        # the kill (as etcd's puts below all are): one
+                        # that the dead leader committed and a survivor
+                        # relayed later says nothing about failover.
+                        begun = (d.get("t_us", 0) - d.get("us", 0)) / 1e6
+                        if d.get("ok") and begun > t_kill:
                             first = d["t_us"] / 1e6 - t_kill
                             break
         finally:

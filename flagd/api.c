@@ -41,6 +41,7 @@ typedef enum {
 	CTX_SEND,
 	CTX_FWD_SEND, // a write forwarded to the leader, being sent
 	CTX_FWD_RECV, // waiting for the leader's reply
+	CTX_FWD_PAUSE, // no leader to forward to yet: waiting (held_req)
 	CTX_WAIT, // parked until the node applies wait_rev (no thread held)
 } ctx_state;
 
@@ -52,13 +53,15 @@ typedef struct api_ctx {
 	nng_ctx      fwd_ctx;
 	uint64_t     fwd_leader;
 	nng_duration fwd_budget;
+	uint64_t     fwd_until_ms; // monotonic: re-route until then
 	ctx_state    state;
 	uint64_t     request_id;
 	bool         open;
 	// CTX_WAIT: what the context waits for and what it answers then.
 	uint64_t             wait_rev;
 	uint64_t             wait_until_ms; // monotonic
-	Sluice__V1__Request *held_req;      // a read with min_revision, or
+	Sluice__V1__Request *held_req;      // a read with min_revision, a
+	                                    // write waiting for a leader, or
 	nng_msg             *held_reply;    // a forwarded write's reply
 } api_ctx;
 
@@ -601,6 +604,13 @@ fwd_socket(flagd_api *a, size_t i, nng_socket *sp)
 	return (rv);
 }
 
+// A forwarded write not taken by the leader within a step is routed again
+// (the leader may have died: a new one is elected within about two
+// election timeouts, and followers learn it at once); a write waiting for
+// a leader checks again every retry interval.
+#define API_FWD_STEP_MS 50
+#define API_FWD_RETRY_MS 10
+
 // Sends the write on to the leader over its API and relays the answer.
 // The request is re-packed with header.forwarded set, so the leader never
 // forwards it again; the signed body travels unchanged.
@@ -655,10 +665,9 @@ forward_write(api_ctx *c, Sluice__V1__Request *req, uint64_t leader)
 	c->fwd_budget = budget;
 	c->state      = CTX_FWD_SEND;
 	nng_aio_set_msg(c->fwd_aio, msg);
-	// A dead leader is replaced within about two election timeouts:
-	// waiting longer to reach it helps nobody.
-	nng_aio_set_timeout(
-	    c->fwd_aio, (nng_duration) (2 * cfg->election_ms + 100));
+	// A live leader takes the message at once; one that does not within
+	// a step may be dead: the write is routed again (reroute_write).
+	nng_aio_set_timeout(c->fwd_aio, API_FWD_STEP_MS);
 	nng_ctx_send(c->fwd_ctx, c->fwd_aio);
 }
 
@@ -667,6 +676,7 @@ forward_write(api_ctx *c, Sluice__V1__Request *req, uint64_t leader)
 #define API_FWD_APPLY_WAIT_MS 1000u
 
 static uint64_t fwd_reply_revision(nng_msg *msg);
+static void     reroute_write(api_ctx *c, Sluice__V1__Request *req);
 static void     park(api_ctx *c, uint64_t rev, uint64_t wait_ms);
 static void answer_and_send(api_ctx *c, Sluice__V1__Request *req, int code);
 
@@ -688,10 +698,47 @@ fwd_cb(void *arg)
 		if (c->state == CTX_FWD_SEND) {
 			nng_msg_free(nng_aio_get_msg(c->fwd_aio));
 		}
+		if (c->state == CTX_FWD_PAUSE && c->held_req != NULL) {
+			sluice__v1__request__free_unpacked(c->held_req, NULL);
+			c->held_req = NULL;
+		}
 		return; // shutting down
 	}
 	switch (c->state) {
+	case CTX_FWD_PAUSE: {
+		Sluice__V1__Request *req = c->held_req;
+
+		c->held_req = NULL;
+		reroute_write(c, req);
+		return;
+	}
 	case CTX_FWD_SEND:
+		if (rv != 0 && sl_mono_ms() < c->fwd_until_ms) {
+			// Never delivered, so nothing was written: route it
+			// again, to whoever leads now.
+			nng_msg             *msg = nng_aio_get_msg(c->fwd_aio);
+			Sluice__V1__Request *req = NULL;
+
+			nng_ctx_close(c->fwd_ctx);
+			if (sl_request_decode(nng_msg_body(msg),
+			        nng_msg_len(msg), &req) == SLUICE_OK &&
+			    req->header != NULL) {
+				nng_msg_free(msg);
+				req->header->forwarded = false;
+				atomic_fetch_add(&flagd_node_metrics(c->api->node)
+				                      ->writes_rerouted,
+				    1);
+				reroute_write(c, req);
+				return;
+			}
+			if (req != NULL) {
+				sluice__v1__request__free_unpacked(req, NULL);
+			}
+			nng_msg_free(msg);
+			reply_write_error(c, SLUICE_EINTERNAL,
+			    "cannot re-read a forwarded write");
+			return;
+		}
 		if (rv != 0) {
 			nng_msg_free(nng_aio_get_msg(c->fwd_aio));
 			nng_ctx_close(c->fwd_ctx);
@@ -801,6 +848,56 @@ route_write(api_ctx *c, Sluice__V1__Request *req)
 	forward_write(c, req, st.leader_id);
 }
 
+// This node leads: the write goes to consensus; frees req.
+static void
+write_local(api_ctx *c, Sluice__V1__Request *req)
+{
+	char why[256];
+	int  rv;
+
+	why[0] = '\0';
+	// The reply may be sent from the loop thread before flagd_node_write
+	// returns: set the state first and do not touch c after a successful
+	// hand-off.
+	c->state = CTX_WRITE;
+	rv       = flagd_node_write(
+	          c->api->node, req->write, write_done, c, why, sizeof(why));
+	sluice__v1__request__free_unpacked(req, NULL);
+	if (rv != SLUICE_OK) {
+		reply_write_error(c, rv, why);
+	}
+}
+
+// A write this node received and could not hand to the leader (not taken
+// within a step, or no leader known): written here if this node now
+// leads, forwarded if another node does, else held for API_FWD_RETRY_MS
+// while time remains, and refused like route_write once it has run out.
+// Frees req.
+static void
+reroute_write(api_ctx *c, Sluice__V1__Request *req)
+{
+	flagd_node            *node = c->api->node;
+	const flagd_config    *cfg  = flagd_node_config(node);
+	flagd_consensus_status st;
+	uint64_t               now = sl_mono_ms();
+
+	flagd_consensus_status_get(flagd_node_consensus(node), &st);
+	if (st.role == FLAGD_ROLE_LEADER) {
+		write_local(c, req);
+		return;
+	}
+	if (now + API_FWD_RETRY_MS < c->fwd_until_ms &&
+	    (st.leader_id == 0 || st.leader_id == cfg->node_id ||
+	        flagd_consensus_stale(&st, cfg->election_ms, now))) {
+		c->held_req = req;
+		c->state    = CTX_FWD_PAUSE;
+		nng_sleep_aio(API_FWD_RETRY_MS, c->fwd_aio);
+		return;
+	}
+	route_write(c, req);
+	sluice__v1__request__free_unpacked(req, NULL);
+}
+
 static void
 handle_request(api_ctx *c, nng_msg *msg)
 {
@@ -826,20 +923,13 @@ handle_request(api_ctx *c, nng_msg *msg)
 		}
 		flagd_consensus_status_get(flagd_node_consensus(node), &st);
 		if (st.role != FLAGD_ROLE_LEADER) {
+			c->fwd_until_ms = sl_mono_ms() +
+			    2 * flagd_node_config(node)->election_ms + 100;
 			route_write(c, req);
 			sluice__v1__request__free_unpacked(req, NULL);
 			return;
 		}
-		// The reply may be sent from the loop thread before
-		// flagd_node_write returns: set the state first and do not
-		// touch c after a successful hand-off.
-		c->state = CTX_WRITE;
-		rv       = flagd_node_write(
-		          node, req->write, write_done, c, why, sizeof(why));
-		sluice__v1__request__free_unpacked(req, NULL);
-		if (rv != SLUICE_OK) {
-			reply_write_error(c, rv, why);
-		}
+		write_local(c, req);
 		return;
 	}
 	if (rv == SLUICE_OK && req->min_revision > 0 && req->header != NULL &&
@@ -972,6 +1062,7 @@ ctx_cb(void *arg)
 	case CTX_WRITE:
 	case CTX_FWD_SEND:
 	case CTX_FWD_RECV:
+	case CTX_FWD_PAUSE:
 		// No aio of c->ctx is pending while a write is with the
 		// loop or the leader.
 		return;

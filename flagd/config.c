@@ -68,8 +68,9 @@ static const conf_item items[] = {
 	    "clients remembered for 'flagctl clients'; the least recently "
 	    "heard from is evicted beyond" },
 	{ "nosync", CT_BOOL, 0, 1, "false", false, F(nosync),
-	    "do not fsync commits (tests only: loses acknowledged writes "
-	    "on power loss)" },
+	    "never sync the store, nor check it after a machine crash (tests "
+	    "only: a power loss can corrupt it; the raft log is fsync'd "
+	    "either way)" },
 	{ "log-level", CT_STR, 0, 0, "notice", true, F(log_level),
 	    "err|warn|notice|info|debug" },
 	{ "raft", CT_STR, 0, 0, "0.0.0.0:7402", false, F(raft_listen),
@@ -78,7 +79,7 @@ static const conf_item items[] = {
 	    "static voters ID=HOST:RAFTPORT@APIURL,... including this node; "
 	    "HOST may be a host name, resolved on each connect "
 	    "(default: a cluster of one at --raft and --api)" },
-	{ "election-ms", CT_U64, 50, 60000, "500", false, F(election_ms),
+	{ "election-ms", CT_U64, 50, 60000, "300", false, F(election_ms),
 	    "raft election timeout (randomised to 1-2x); a leader is "
 	    "replaced within about 2x this" },
 	{ "raft-heartbeat-ms", CT_U64, 10, 10000, "50", false,

@@ -108,6 +108,10 @@ flagd_metrics_render(const flagd_metrics *m, FILE *f)
 	    "forwarded to the leader.\n"
 	    "# TYPE sluice_flagd_writes_forwarded_total counter\n"
 	    "sluice_flagd_writes_forwarded_total %llu\n"
+	    "# HELP sluice_flagd_writes_rerouted_total Forwarded writes the "
+	    "leader did not take in time (it may have died), routed again.\n"
+	    "# TYPE sluice_flagd_writes_rerouted_total counter\n"
+	    "sluice_flagd_writes_rerouted_total %llu\n"
 	    "# TYPE sluice_flagd_raft_entries_applied_total counter\n"
 	    "sluice_flagd_raft_entries_applied_total %llu\n"
 	    "# TYPE sluice_flagd_raft_snapshots_taken_total counter\n"
@@ -115,6 +119,7 @@ flagd_metrics_render(const flagd_metrics *m, FILE *f)
 	    "# TYPE sluice_flagd_raft_snapshots_restored_total counter\n"
 	    "sluice_flagd_raft_snapshots_restored_total %llu\n",
 	    (unsigned long long) atomic_load(&m->writes_forwarded),
+	    (unsigned long long) atomic_load(&m->writes_rerouted),
 	    (unsigned long long) atomic_load(&m->entries_applied),
 	    (unsigned long long) atomic_load(&m->snapshots_taken),
 	    (unsigned long long) atomic_load(&m->snapshots_restored));

@@ -43,6 +43,7 @@ typedef struct flagd_metrics {
 	_Atomic uint64_t clients_evicted; /* registry full: LRU evictions */
 	_Atomic uint64_t clients_live;    /* gauge, as of the last ack/list */
 	_Atomic uint64_t writes_forwarded; /* sent on to the leader */
+	_Atomic uint64_t writes_rerouted;  /* not taken: routed again */
 	_Atomic uint64_t entries_applied;  /* raft entries applied here */
 	_Atomic uint64_t snapshots_taken;
 	_Atomic uint64_t snapshots_restored;

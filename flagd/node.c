@@ -708,6 +708,10 @@ flagd_node_open(flagd_node **np, const flagd_config *cfg)
 	}
 	so.map_size = (size_t) cfg->map_size_mb * 1024u * 1024u;
 	so.nosync   = cfg->nosync;
+	// The raft log (fsync'd by libraft) is the durable record; LMDB is
+	// derived from it and commits without fsync (docs/replication.md,
+	// "LMDB durability").
+	so.derived = true;
 	if ((rv = flagd_store_open(&n->store, cfg->data_dir, &so)) !=
 	    SLUICE_OK) {
 		sl_log_err("node.store", "cannot open the store in %s: %s",

@@ -7,8 +7,11 @@
  * everything it returns is a SLUICE_* code.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -27,6 +30,9 @@
 
 struct flagd_store {
 	MDB_env *env;
+	char    *dir;
+	bool     derived; // see flagd_store_opts
+	bool     rebuilt;
 	MDB_dbi  meta;
 	MDB_dbi  rollouts;
 	MDB_dbi  history;
@@ -255,6 +261,91 @@ store_dbis_open(flagd_store *s)
 	return (mdb_to_sluice(mdb_txn_commit(txn)));
 }
 
+// The kernel's boot id: it changes when the machine restarts, which is
+// when pages LMDB wrote without fsync may have been lost.
+static void
+boot_id(char *buf, size_t len)
+{
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+	buf[0] = '\0';
+	if (f != NULL) {
+		if (fgets(buf, (int) len, f) == NULL) {
+			buf[0] = '\0';
+		}
+		fclose(f);
+	}
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
+static int
+state_write(flagd_store *s, const char *state)
+{
+	char path[4096];
+	char line[128];
+	char boot[64];
+
+	boot_id(boot, sizeof(boot));
+	snprintf(path, sizeof(path), "%s/" STORE_STATE_FILE, s->dir);
+	snprintf(line, sizeof(line), "%s %s\n", state, boot);
+	if (sl_file_replace(path, line, strlen(line), 0600) != SLUICE_OK) {
+		sl_log_err("store.state", "cannot write %s: %s", path,
+		    strerror(errno));
+		return (SLUICE_EIO);
+	}
+	return (SLUICE_OK);
+}
+
+// A derived store that was open (not closed cleanly) under another boot
+// of the machine may hold torn pages: it is removed, and the consensus
+// log rebuilds it. Returns true if it was removed.
+static int
+discard_if_unsynced(flagd_store *s, bool *discardedp)
+{
+	char  path[4096];
+	char  line[128] = "";
+	char  boot[64];
+	char  state[16] = "";
+	char  was[64]   = "";
+	FILE *f;
+
+	*discardedp = false;
+	snprintf(path, sizeof(path), "%s/data.mdb", s->dir);
+	if (access(path, F_OK) != 0) {
+		return (SLUICE_OK); // nothing to lose: a new store
+	}
+	snprintf(path, sizeof(path), "%s/" STORE_STATE_FILE, s->dir);
+	if ((f = fopen(path, "re")) != NULL) {
+		if (fgets(line, sizeof(line), f) == NULL) {
+			line[0] = '\0';
+		}
+		fclose(f);
+	}
+	(void) sscanf(line, "%15s %63s", state, was);
+	boot_id(boot, sizeof(boot));
+	if (strcmp(state, "clean") == 0 ||
+	    (strcmp(state, "open") == 0 && boot[0] != '\0' &&
+	        strcmp(was, boot) == 0)) {
+		return (SLUICE_OK);
+	}
+	sl_log_notice("store.rebuild",
+	    "%s/data.mdb was not synced before the machine restarted (state "
+	    "\"%s\"): discarding it; the consensus log and snapshot "
+	    "rebuild it",
+	    s->dir, state[0] != '\0' ? state : "unknown");
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", s->dir,
+		    i == 0 ? "data.mdb" : "lock.mdb");
+		if (unlink(path) != 0 && errno != ENOENT) {
+			sl_log_err("store.rebuild", "cannot remove %s: %s",
+			    path, strerror(errno));
+			return (SLUICE_EIO);
+		}
+	}
+	*discardedp = true;
+	return (SLUICE_OK);
+}
+
 int
 flagd_store_open(
     flagd_store **sp, const char *dir, const flagd_store_opts *opts)
@@ -267,16 +358,24 @@ flagd_store_open(
 	if (dir == NULL || *dir == '\0') {
 		return (SLUICE_EINVAL);
 	}
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->dir = strdup(dir)) == NULL) {
+		free(s);
+		return (SLUICE_ENOMEM);
+	}
 	if (opts != NULL) {
 		if (opts->map_size != 0) {
 			map = opts->map_size;
 		}
-		if (opts->nosync) {
+		if (opts->nosync || opts->derived) {
 			flags |= MDB_NOSYNC;
 		}
+		s->derived = opts->derived && !opts->nosync;
 	}
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		return (SLUICE_ENOMEM);
+	if (s->derived &&
+	    ((rv = discard_if_unsynced(s, &s->rebuilt)) != SLUICE_OK ||
+	        (rv = state_write(s, "open")) != SLUICE_OK)) {
+		goto fail;
 	}
 	if ((rv = mdb_to_sluice(mdb_env_create(&s->env))) != SLUICE_OK) {
 		s->env = NULL;
@@ -301,8 +400,28 @@ flagd_store_open(
 	*sp = s;
 	return (SLUICE_OK);
 fail:
+	s->derived = false; // not open: nothing to mark clean
 	flagd_store_close(s);
 	return (rv);
+}
+
+bool
+flagd_store_rebuilt(const flagd_store *s)
+{
+	return (s->rebuilt);
+}
+
+int
+flagd_store_sync(flagd_store *s)
+{
+	int rc = mdb_env_sync(s->env, 1);
+
+	if (rc != MDB_SUCCESS) {
+		sl_log_err("store.sync", "cannot sync %s: %s", s->dir,
+		    mdb_strerror(rc));
+		return (mdb_to_sluice(rc));
+	}
+	return (SLUICE_OK);
 }
 
 void
@@ -312,8 +431,13 @@ flagd_store_close(flagd_store *s)
 		return;
 	}
 	if (s->env != NULL) {
+		// Synced, it no longer needs the log to be whole.
+		if (s->derived && flagd_store_sync(s) == SLUICE_OK) {
+			(void) state_write(s, "clean");
+		}
 		mdb_env_close(s->env);
 	}
+	free(s->dir);
 	free(s);
 }
 

@@ -27,13 +27,33 @@ typedef struct flagd_txn   flagd_txn;
 
 typedef struct flagd_store_opts {
 	size_t map_size; /* bytes; 0 = 1 GiB */
-	bool   nosync;   /* MDB_NOSYNC: benchmarks/tests only */
+	bool   nosync;   /* MDB_NOSYNC, never synced: benchmarks/tests only */
+	/*
+	 * The store is derived from a durable log (flagd's raft log) that
+	 * can rebuild it: commits are not fsync'd (MDB_NOSYNC); the store is
+	 * synced at flagd_store_sync() and at close. A marker file in dir
+	 * (STORE_STATE_FILE) records "clean", or "open" and the kernel's
+	 * boot id: a store that was open when the machine went down (a
+	 * different boot id, so unsynced pages may be lost or torn) is
+	 * discarded at open and starts empty; flagd_store_rebuilt() says so.
+	 * A process crash alone loses nothing (the pages are in the page
+	 * cache) and keeps the store.
+	 */
+	bool derived;
 } flagd_store_opts;
+
+#define STORE_STATE_FILE "store.state"
 
 /* Opens (creating) the environment in dir, which must exist. */
 int  flagd_store_open(flagd_store **sp, const char *dir,
      const flagd_store_opts *opts) SLUICE_NODISCARD;
 void flagd_store_close(flagd_store *s); /* NULL is a no-op */
+
+/* True if opening discarded a store left unsynced by a machine crash. */
+bool flagd_store_rebuilt(const flagd_store *s);
+
+/* Forces everything committed to disk (mdb_env_sync). */
+int flagd_store_sync(flagd_store *s) SLUICE_NODISCARD;
 
 /* One transaction. Read txns may run on any thread, concurrently. */
 int flagd_store_begin(

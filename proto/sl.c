@@ -6,12 +6,15 @@
 // errors, and the once-only libsodium initialisation.
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -296,4 +299,71 @@ sl_signals_wait(const sigset_t *set)
 	signal(SIGTERM, SIG_DFL);
 	pthread_sigmask(SIG_UNBLOCK, set, NULL);
 	return (sig);
+}
+
+static int
+write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			return (SLUICE_EIO);
+		}
+		p += w;
+		n -= (size_t) w;
+	}
+	return (SLUICE_OK);
+}
+
+int
+sl_file_replace(const char *path, const void *buf, size_t len, unsigned mode)
+{
+	size_t tlen = strlen(path) + 16;
+	char  *tmp;
+	char  *dir;
+	int    fd;
+	int    rv = SLUICE_EIO;
+	int    err;
+
+	if ((tmp = malloc(tlen)) == NULL) {
+		return (SLUICE_ENOMEM);
+	}
+	snprintf(tmp, tlen, "%s.tmp.XXXXXX", path);
+	if ((fd = mkstemp(tmp)) < 0) {
+		err = errno;
+		free(tmp);
+		errno = err;
+		return (SLUICE_EIO);
+	}
+	(void) fcntl(fd, F_SETFD, FD_CLOEXEC);
+	if (fchmod(fd, (mode_t) mode) == 0 &&
+	    write_all(fd, buf, len) == SLUICE_OK && fsync(fd) == 0) {
+		rv = SLUICE_OK;
+	}
+	err = errno;
+	if (close(fd) != 0 && rv == SLUICE_OK) {
+		err = errno;
+		rv  = SLUICE_EIO;
+	}
+	if (rv == SLUICE_OK && rename(tmp, path) != 0) {
+		err = errno;
+		rv  = SLUICE_EIO;
+	}
+	if (rv != SLUICE_OK) {
+		(void) unlink(tmp);
+		free(tmp);
+		errno = err;
+		return (rv);
+	}
+	// The rename is durable once the directory is.
+	dir = dirname(tmp);
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		(void) fsync(fd);
+		(void) close(fd);
+	}
+	free(tmp);
+	return (SLUICE_OK);
 }

@@ -120,4 +120,15 @@ int sl_crypto_init(void) SLUICE_NODISCARD;
 void sl_signals_block(sigset_t *set);
 int  sl_signals_wait(const sigset_t *set);
 
+/*
+ * Replaces the file at path with len bytes of buf, atomically and durably:
+ * a uniquely named temporary file beside it (two writers of one path never
+ * share one), written whole, fsync'd, renamed over path, then the directory
+ * fsync'd so the rename itself survives a crash. On any error path is left
+ * as it was and the temporary file is removed. SLUICE_EIO on I/O errors
+ * (errno says which), SLUICE_ENOMEM.
+ */
+int sl_file_replace(const char *path, const void *buf, size_t len,
+    unsigned mode) SLUICE_NODISCARD;
+
 #endif /* SL_H */

@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,41 +55,6 @@ get_u64(const uint8_t *p)
 	return (v);
 }
 
-static int
-write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR) {
-				continue;
-			}
-			return (SLUICE_EIO);
-		}
-		p += w;
-		n -= (size_t) w;
-	}
-	return (SLUICE_OK);
-}
-
-// fsync of the directory makes the rename itself durable.
-static void
-sync_dir(const char *path)
-{
-	char *copy = strdup(path);
-	int   fd;
-
-	if (copy == NULL) {
-		return;
-	}
-	if ((fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >=
-	    0) {
-		(void) fsync(fd);
-		(void) close(fd);
-	}
-	free(copy);
-}
-
 int
 sl_cache_write(
     const char *path, const Sluice__V1__Snapshot *snap, uint64_t contact_ms)
@@ -99,9 +63,6 @@ sl_cache_write(
 	size_t   plen    = 0;
 	uint8_t *file    = NULL;
 	size_t   flen;
-	char    *tmp = NULL;
-	size_t   tlen;
-	int      fd = -1;
 	int      rv;
 
 	if ((rv = sl_crypto_init()) != SLUICE_OK) {
@@ -111,8 +72,7 @@ sl_cache_write(
 		return (rv);
 	}
 	flen = SL_CACHE_HEADER_BYTES + plen + SL_CACHE_SUM_BYTES;
-	tlen = strlen(path) + 32;
-	if ((file = malloc(flen)) == NULL || (tmp = malloc(tlen)) == NULL) {
+	if ((file = malloc(flen)) == NULL) {
 		rv = SLUICE_ENOMEM;
 		goto done;
 	}
@@ -126,45 +86,10 @@ sl_cache_write(
 	(void) crypto_generichash(file + SL_CACHE_HEADER_BYTES + plen,
 	    SL_CACHE_SUM_BYTES, file, SL_CACHE_HEADER_BYTES + plen, NULL, 0);
 
-	// A unique temp name: two clients of one process may share a cache
-	// path, and must never write into each other's temp file.
-	snprintf(tmp, tlen, "%s.tmp.XXXXXX", path);
-	fd = mkstemp(tmp);
-	if (fd >= 0) {
-		(void) fcntl(fd, F_SETFD, FD_CLOEXEC);
-		(void) fchmod(fd, 0644);
+	if ((rv = sl_file_replace(path, file, flen, 0644)) != SLUICE_OK) {
+		sl_log_debug("cache-write", "%s: %s", path, strerror(errno));
 	}
-	if (fd < 0) {
-		sl_log_debug("cache-open", "%s: %s", tmp, strerror(errno));
-		rv = SLUICE_EIO;
-		goto done;
-	}
-	if ((rv = write_all(fd, file, flen)) != SLUICE_OK || fsync(fd) != 0) {
-		sl_log_debug("cache-write", "%s: %s", tmp, strerror(errno));
-		rv = SLUICE_EIO;
-		goto done;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		rv = SLUICE_EIO;
-		goto done;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0) {
-		sl_log_debug("cache-rename", "%s: %s", path, strerror(errno));
-		rv = SLUICE_EIO;
-		goto done;
-	}
-	sync_dir(path);
-	rv = SLUICE_OK;
 done:
-	if (fd >= 0) {
-		(void) close(fd);
-	}
-	if (rv != SLUICE_OK && tmp != NULL) {
-		(void) unlink(tmp);
-	}
-	free(tmp);
 	free(file);
 	free(payload);
 	return (rv);

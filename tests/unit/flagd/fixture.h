@@ -45,7 +45,7 @@ fx_strdup(const char *s)
 static inline void
 fx_store_open(fixture *fx)
 {
-	flagd_store_opts o = { 0, true };
+	flagd_store_opts o = { 0, true, false };
 
 	assert_int_equal(flagd_store_open(&fx->store, fx->dir, &o), SLUICE_OK);
 }

@@ -12,6 +12,8 @@
 #include <cmocka.h>
 
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "audit.h"
 #include "fixture.h"
@@ -503,7 +505,7 @@ test_store_map_full_is_efull(void **state)
 {
 	fixture         *fx = *state;
 	flagd_store     *s;
-	flagd_store_opts o = { 64u * 1024u, true };
+	flagd_store_opts o = { 64u * 1024u, true, false };
 	char             dir[128];
 	uint8_t          nonce[16];
 	flagd_txn       *t;
@@ -524,6 +526,114 @@ test_store_map_full_is_efull(void **state)
 	flagd_store_close(s); // fx_free removes the directory
 }
 
+// A derived store (its durable record is the raft log) marks itself
+// "open" with the machine's boot id while in use and "clean" once synced
+// at close; it is discarded at open only when it was left open under
+// another boot, i.e. after a machine crash that may have torn it.
+static void
+derived_state(const char *dir, char *buf, size_t len)
+{
+	char  path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/" STORE_STATE_FILE, dir);
+	buf[0] = '\0';
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fgets(buf, (int) len, f) == NULL) {
+			buf[0] = '\0';
+		}
+		fclose(f);
+	}
+}
+
+static void
+derived_put_revision(flagd_store *s, uint64_t rev)
+{
+	flagd_txn *t;
+
+	assert_int_equal(flagd_store_begin(s, true, &t), SLUICE_OK);
+	assert_int_equal(flagd_txn_set_revision(t, rev), SLUICE_OK);
+	assert_int_equal(flagd_txn_commit(t), SLUICE_OK);
+}
+
+static void
+derived_set_state(const char *dir, const char *line)
+{
+	char  path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/" STORE_STATE_FILE, dir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs(line, f);
+	fclose(f);
+}
+
+static void
+test_store_derived_discarded_only_after_machine_crash(void **state)
+{
+	fixture         *fx = *state;
+	flagd_store_opts o  = { 0, false, true };
+	flagd_store     *s;
+	char             dir[256];
+	char             path[512];
+	char             line[128];
+	pid_t            pid;
+	int              status;
+
+	assert_true(snprintf(dir, sizeof(dir), "%s/derived", fx->dir) <
+	    (int) sizeof(dir));
+	assert_int_equal(mkdir(dir, 0700), 0);
+
+	// A process crash: a child opens a new store, commits and dies
+	// without closing it. Nothing discarded; the marker says "open".
+	if ((pid = fork()) == 0) {
+		if (flagd_store_open(&s, dir, &o) != SLUICE_OK ||
+		    flagd_store_rebuilt(s)) {
+			_exit(1);
+		}
+		derived_put_revision(s, 7);
+		_exit(0);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	derived_state(dir, line, sizeof(line));
+	assert_int_equal(strncmp(line, "open ", 5), 0);
+
+	// Reopened on the same boot: kept, with the child's commit.
+	assert_int_equal(flagd_store_open(&s, dir, &o), SLUICE_OK);
+	assert_false(flagd_store_rebuilt(s));
+	assert_int_equal(flagd_store_revision(s), 7);
+	assert_int_equal(flagd_store_sync(s), SLUICE_OK);
+
+	// Closed: synced and marked clean; then kept whatever the boot.
+	flagd_store_close(s);
+	derived_state(dir, line, sizeof(line));
+	assert_int_equal(strncmp(line, "clean ", 6), 0);
+	derived_set_state(dir, "clean 00000000-0000-0000-0000-000000000000\n");
+	assert_int_equal(flagd_store_open(&s, dir, &o), SLUICE_OK);
+	assert_false(flagd_store_rebuilt(s));
+	assert_int_equal(flagd_store_revision(s), 7);
+	flagd_store_close(s);
+
+	// Left open under another boot (a machine crash): discarded.
+	derived_set_state(dir, "open 00000000-0000-0000-0000-000000000000\n");
+	assert_int_equal(flagd_store_open(&s, dir, &o), SLUICE_OK);
+	assert_true(flagd_store_rebuilt(s));
+	assert_int_equal(flagd_store_revision(s), 0);
+	derived_put_revision(s, 3);
+	flagd_store_close(s);
+
+	// No marker beside an existing store (an older flagd's, or the
+	// marker lost): not trusted either.
+	snprintf(path, sizeof(path), "%s/" STORE_STATE_FILE, dir);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(flagd_store_open(&s, dir, &o), SLUICE_OK);
+	assert_true(flagd_store_rebuilt(s));
+	assert_int_equal(flagd_store_revision(s), 0);
+	flagd_store_close(s);
+}
+
 int
 main(void)
 {
@@ -541,6 +651,7 @@ main(void)
 		T(test_store_reopen_persists_everything),
 		T(test_store_readers_run_beside_a_writer),
 		T(test_store_map_full_is_efull),
+		T(test_store_derived_discarded_only_after_machine_crash),
 		cmocka_unit_test(test_store_open_missing_dir_fails),
 #undef T
 	};
