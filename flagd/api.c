@@ -52,6 +52,7 @@ typedef struct api_ctx {
 	nng_aio     *fwd_aio;
 	nng_ctx      fwd_ctx;
 	uint64_t     fwd_leader;
+	char         fwd_url[256]; // the leader's API, for messages
 	nng_duration fwd_budget;
 	uint64_t     fwd_until_ms; // monotonic: re-route until then
 	ctx_state    state;
@@ -73,10 +74,14 @@ struct flagd_api {
 	api_ctx     *ctxs;
 	size_t       nctx;
 	size_t       ncap;
-	// One REQ socket per peer, dialled on first use, for forwarding.
+	// One REQ socket per peer (id and API URL), dialled on first use,
+	// for forwarding. Members come and go at run time: room for twice
+	// the most there can be at once.
 	nng_mtx   *fwd_mtx;
-	nng_socket fwd[FLAGD_PEERS_MAX];
-	bool       fwd_open[FLAGD_PEERS_MAX];
+	nng_socket fwd[2 * FLAGD_PEERS_MAX];
+	bool       fwd_open[2 * FLAGD_PEERS_MAX];
+	uint64_t   fwd_id[2 * FLAGD_PEERS_MAX];
+	char       fwd_url[2 * FLAGD_PEERS_MAX][256];
 };
 
 // ------------------------------------------------------------- replies
@@ -146,6 +151,8 @@ typedef struct read_scratch {
 	Sluice__V1__ClusterInfo  cluster;
 	Sluice__V1__NodeStatus   nodes[FLAGD_PEERS_MAX];
 	Sluice__V1__NodeStatus  *node_ptrs[FLAGD_PEERS_MAX];
+	char                     raft_buf[FLAGD_PEERS_MAX][200];
+	char                     api_buf[FLAGD_PEERS_MAX][256];
 } read_scratch;
 
 static void
@@ -198,35 +205,86 @@ answer_clients(flagd_node *node, const Sluice__V1__Request *req,
 	return (SLUICE_OK);
 }
 
-// The cluster as this node sees it. Its own row is exact; of the others
-// it knows the leader, and (when it leads) their replication progress.
+// The API URL of node id: from libraft's configuration (a member added
+// at run time carries it there), else from --peers; "" if unknown.
+static void
+peer_api_url(
+    flagd_node *node, const flagd_consensus_status *st, uint64_t id,
+    char *url, size_t len)
+{
+	const flagd_peer *p = flagd_config_peer(flagd_node_config(node), id);
+
+	url[0] = '\0';
+	for (size_t i = 0; i < st->npeers; i++) {
+		if (st->peers[i].id == id && st->peers[i].api[0] != '\0') {
+			snprintf(url, len, "%s", st->peers[i].api);
+			return;
+		}
+	}
+	if (p != NULL) {
+		snprintf(url, len, "%s", p->api);
+	}
+}
+
+// The cluster as this node sees it: the members of libraft's current
+// configuration (before the first configuration is known, --peers). Its
+// own row is exact; of the others it knows the leader, and (when it
+// leads) their replication progress.
 static void
 answer_cluster(flagd_node *node, Sluice__V1__Reply *rep, read_scratch *s)
 {
 	const flagd_config    *cfg = flagd_node_config(node);
 	flagd_consensus_status st;
 	uint64_t               now = sl_mono_ms();
+	size_t                 n;
 
 	flagd_consensus_status_get(flagd_node_consensus(node), &st);
+	if (st.npeers == 0) {
+		// Not started yet, or a joining node not yet added.
+		for (size_t i = 0; i < cfg->npeers; i++) {
+			flagd_peer_status *ps = &st.peers[i];
+			memset(ps, 0, sizeof(*ps));
+			ps->id = cfg->peers[i].id;
+			snprintf(ps->raft, sizeof(ps->raft), "%s",
+			    cfg->peers[i].raft);
+			ps->member = cfg->join && ps->id == cfg->node_id
+			    ? FLAGD_MEMBER_SPARE
+			    : FLAGD_MEMBER_VOTER;
+		}
+		st.npeers = cfg->npeers;
+	}
 	sluice__v1__cluster_info__init(&s->cluster);
 	s->cluster.node_id             = cfg->node_id;
 	s->cluster.leader_id           = st.leader_id;
 	s->cluster.term                = st.term;
 	s->cluster.election_timeout_ms = cfg->election_ms;
 	s->cluster.heartbeat_ms        = cfg->raft_heartbeat_ms;
-	for (size_t i = 0; i < cfg->npeers; i++) {
-		Sluice__V1__NodeStatus *ns = &s->nodes[i];
-		const flagd_peer       *p  = &cfg->peers[i];
+	n = st.npeers < FLAGD_PEERS_MAX ? st.npeers : FLAGD_PEERS_MAX;
+	for (size_t i = 0; i < n; i++) {
+		Sluice__V1__NodeStatus  *ns = &s->nodes[i];
+		const flagd_peer_status *p  = &st.peers[i];
 
 		sluice__v1__node_status__init(ns);
-		ns->id           = p->id;
-		ns->raft_address = (char *) (uintptr_t) p->raft;
-		ns->api_url      = (char *) (uintptr_t) p->api;
+		ns->id = p->id;
+		snprintf(s->raft_buf[i], sizeof(s->raft_buf[i]), "%s", p->raft);
+		peer_api_url(node, &st, p->id, s->api_buf[i],
+		    sizeof(s->api_buf[i]));
+		ns->raft_address = s->raft_buf[i];
+		ns->api_url      = s->api_buf[i];
 		ns->role         = (char *) (uintptr_t) "unknown";
+		if (p->member != FLAGD_MEMBER_VOTER) {
+			// Being added: not yet caught up or not yet promoted.
+			ns->role = (char *) (uintptr_t) (p->member ==
+			            FLAGD_MEMBER_STANDBY
+			        ? "standby"
+			        : "spare");
+		}
 		if (p->id == cfg->node_id) {
 			ns->self = true;
-			ns->role =
-			    (char *) (uintptr_t) flagd_role_name(st.role);
+			if (p->member == FLAGD_MEMBER_VOTER) {
+				ns->role = (char *) (uintptr_t) flagd_role_name(
+				    st.role);
+			}
 			ns->term          = st.term;
 			ns->commit_index  = st.commit_index;
 			ns->applied_index = st.applied_index;
@@ -239,23 +297,17 @@ answer_cluster(flagd_node *node, Sluice__V1__Reply *rep, read_scratch *s)
 		} else if (p->id == st.leader_id) {
 			ns->role = (char *) (uintptr_t) "leader";
 			ns->term = st.term;
-		}
-		if (st.role == FLAGD_ROLE_LEADER && p->id != cfg->node_id) {
-			for (size_t j = 0; j < st.npeers; j++) {
-				if (st.peers[j].id == p->id) {
-					ns->role =
-					    (char *) (uintptr_t) (st.peers[j]
-					                              .recent
-					            ? "follower"
-					            : "unreachable");
-					ns->match_index =
-					    st.peers[j].match_index;
-				}
+		} else if (st.role == FLAGD_ROLE_LEADER) {
+			if (p->member == FLAGD_MEMBER_VOTER) {
+				ns->role = (char *) (uintptr_t) (p->recent
+				        ? "follower"
+				        : "unreachable");
 			}
+			ns->match_index = p->match_index;
 		}
 		s->node_ptrs[i] = ns;
 	}
-	s->cluster.n_nodes = cfg->npeers;
+	s->cluster.n_nodes = n;
 	s->cluster.nodes   = s->node_ptrs;
 	rep->result_case   = SLUICE__V1__REPLY__RESULT_CLUSTER;
 	rep->cluster       = &s->cluster;
@@ -573,13 +625,27 @@ reply_write_error(api_ctx *c, int code, const char *why)
 }
 
 static int
-fwd_socket(flagd_api *a, size_t i, nng_socket *sp)
+fwd_socket(flagd_api *a, uint64_t id, const char *url, nng_socket *sp)
 {
-	const flagd_config *cfg = flagd_node_config(a->node);
-	int                 rv  = 0;
+	size_t i;
+	size_t free_slot = SIZE_MAX;
+	int    rv        = 0;
 
 	nng_mtx_lock(a->fwd_mtx);
-	if (!a->fwd_open[i]) {
+	for (i = 0; i < 2 * FLAGD_PEERS_MAX; i++) {
+		if (a->fwd_open[i] && a->fwd_id[i] == id &&
+		    strcmp(a->fwd_url[i], url) == 0) {
+			break;
+		}
+		if (!a->fwd_open[i] && free_slot == SIZE_MAX) {
+			free_slot = i;
+		}
+	}
+	if (i == 2 * FLAGD_PEERS_MAX) {
+		if ((i = free_slot) == SIZE_MAX) {
+			nng_mtx_unlock(a->fwd_mtx);
+			return (NNG_ENOMEM);
+		}
 		if ((rv = nng_req0_open(&a->fwd[i])) == 0) {
 			// A resent write would come back as a replay: never
 			// resend, let the caller see the failure.
@@ -591,11 +657,14 @@ fwd_socket(flagd_api *a, size_t i, nng_socket *sp)
 			    a->fwd[i], NNG_OPT_RECONNMAXT, 500);
 			(void) nng_socket_set_size(
 			    a->fwd[i], NNG_OPT_RECVMAXSZ, API_RECV_MAX);
-			if ((rv = nng_dial(a->fwd[i], cfg->peers[i].api, NULL,
+			if ((rv = nng_dial(a->fwd[i], url, NULL,
 			         NNG_FLAG_NONBLOCK)) != 0) {
 				nng_close(a->fwd[i]);
 			} else {
 				a->fwd_open[i] = true;
+				a->fwd_id[i]   = id;
+				snprintf(a->fwd_url[i], sizeof(a->fwd_url[i]),
+				    "%s", url);
 			}
 		}
 	}
@@ -617,19 +686,21 @@ fwd_socket(flagd_api *a, size_t i, nng_socket *sp)
 static void
 forward_write(api_ctx *c, Sluice__V1__Request *req, uint64_t leader)
 {
-	flagd_api          *a   = c->api;
-	const flagd_config *cfg = flagd_node_config(a->node);
-	nng_socket          sock;
-	nng_msg            *msg;
-	uint8_t            *buf;
-	size_t              len;
-	size_t              i;
-	char                why[300];
-	nng_duration        budget = API_FORWARD_DEFAULT_MS;
+	flagd_api             *a = c->api;
+	flagd_consensus_status st;
+	nng_socket             sock;
+	nng_msg               *msg;
+	uint8_t               *buf;
+	size_t                 len;
+	char                   why[400];
+	nng_duration           budget = API_FORWARD_DEFAULT_MS;
 
-	for (i = 0; i < cfg->npeers && cfg->peers[i].id != leader; i++) { }
-	if (i == cfg->npeers) {
-		snprintf(why, sizeof(why), "leader %llu is not in --peers",
+	flagd_consensus_status_get(flagd_node_consensus(a->node), &st);
+	peer_api_url(a->node, &st, leader, c->fwd_url, sizeof(c->fwd_url));
+	if (c->fwd_url[0] == '\0') {
+		snprintf(why, sizeof(why),
+		    "the API URL of leader %llu is not known here (not in "
+		    "--peers nor in the configuration)",
 		    (unsigned long long) leader);
 		reply_write_error(c, SLUICE_EUNAVAIL, why);
 		return;
@@ -643,12 +714,12 @@ forward_write(api_ctx *c, Sluice__V1__Request *req, uint64_t leader)
 		reply_write_error(c, SLUICE_ENOMEM, "out of memory");
 		return;
 	}
-	if (fwd_socket(a, i, &sock) != 0 ||
+	if (fwd_socket(a, leader, c->fwd_url, &sock) != 0 ||
 	    nng_ctx_open(&c->fwd_ctx, sock) != 0) {
 		free(buf);
 		snprintf(why, sizeof(why),
 		    "cannot forward the write to leader %llu at %s",
-		    (unsigned long long) leader, cfg->peers[i].api);
+		    (unsigned long long) leader, c->fwd_url);
 		reply_write_error(c, SLUICE_EUNAVAIL, why);
 		return;
 	}
@@ -683,17 +754,11 @@ static void answer_and_send(api_ctx *c, Sluice__V1__Request *req, int code);
 static void
 fwd_cb(void *arg)
 {
-	api_ctx            *c   = arg;
-	const flagd_config *cfg = flagd_node_config(c->api->node);
-	const char         *url = "?";
-	char                why[300];
-	int                 rv = nng_aio_result(c->fwd_aio);
+	api_ctx    *c   = arg;
+	const char *url = c->fwd_url;
+	char        why[500];
+	int         rv = nng_aio_result(c->fwd_aio);
 
-	for (size_t i = 0; i < cfg->npeers; i++) {
-		if (cfg->peers[i].id == c->fwd_leader) {
-			url = cfg->peers[i].api;
-		}
-	}
 	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
 		if (c->state == CTX_FWD_SEND) {
 			nng_msg_free(nng_aio_get_msg(c->fwd_aio));
@@ -1165,7 +1230,7 @@ flagd_api_close(flagd_api *a)
 			c->held_reply = NULL;
 		}
 	}
-	for (size_t i = 0; i < FLAGD_PEERS_MAX; i++) {
+	for (size_t i = 0; i < 2 * FLAGD_PEERS_MAX; i++) {
 		if (a->fwd_open[i]) {
 			nng_close(a->fwd[i]);
 		}

@@ -79,6 +79,10 @@ static const conf_item items[] = {
 	    "static voters ID=HOST:RAFTPORT@APIURL,... including this node; "
 	    "HOST may be a host name, resolved on each connect "
 	    "(default: a cluster of one at --raft and --api)" },
+	{ "join", CT_BOOL, 0, 1, "false", false, F(join),
+	    "a node joining a running cluster: do not bootstrap; wait for "
+	    "'flagctl cluster add' (its --peers lists the cluster and "
+	    "itself)" },
 	{ "election-ms", CT_U64, 50, 60000, "300", false, F(election_ms),
 	    "raft election timeout (randomised to 1-2x); a leader is "
 	    "replaced within about 2x this" },
@@ -252,6 +256,21 @@ flagd_config_peer(const flagd_config *c, uint64_t id)
 		}
 	}
 	return (NULL);
+}
+
+void
+flagd_peer_address_split(const char *addr, char *raft, size_t raftlen,
+    char *api, size_t apilen)
+{
+	const char *at = strchr(addr, '@');
+	size_t      n  = at != NULL ? (size_t) (at - addr) : strlen(addr);
+
+	if (n >= raftlen) {
+		n = raftlen - 1;
+	}
+	memcpy(raft, addr, n);
+	raft[n] = '\0';
+	snprintf(api, apilen, "%s", at != NULL ? at + 1 : "");
 }
 
 static int

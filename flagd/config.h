@@ -42,6 +42,7 @@ typedef struct flagd_config {
 	/* Consensus. */
 	char    *raft_listen;    /* --raft: address the transport binds */
 	char    *peers_spec;     /* --peers as given; "" = cluster of one */
+	bool     join;           /* --join: never bootstrap; wait to be added */
 	uint64_t election_ms;
 	uint64_t raft_heartbeat_ms;
 	uint64_t snapshot_threshold;
@@ -59,6 +60,14 @@ typedef struct flagd_config {
  */
 int flagd_peers_parse(const char *spec, flagd_peer *peers, size_t max,
     size_t *np, char *err, size_t errlen);
+
+/*
+ * A server address in libraft's configuration: "HOST:PORT" (bootstrapped
+ * from --peers) or "HOST:PORT@APIURL" (added with flagctl cluster add).
+ * Copies the HOST:PORT part to raft and the API URL (or "") to api.
+ */
+void flagd_peer_address_split(const char *addr, char *raft, size_t raftlen,
+    char *api, size_t apilen);
 
 /* The peer with id, or NULL. */
 const flagd_peer *flagd_config_peer(const flagd_config *c, uint64_t id);

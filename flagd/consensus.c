@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "consensus.h"
+#include "keys.h"
 #include "transport.h"
 
 typedef struct prop {
@@ -64,6 +65,9 @@ struct flagd_consensus {
 	bool     was_leader;
 	struct raft_barrier notify; // see notify_commit()
 	bool                notify_pending;
+	struct raft_transfer transfer;
+	bool                 transfer_pending;
+	bool                 transfer_wanted; // under mtx
 };
 
 const char *
@@ -492,8 +496,14 @@ status_take(flagd_consensus *c)
 	}
 	for (unsigned i = 0;
 	     i < r->configuration.n && st.npeers < FLAGD_PEERS_MAX; i++) {
-		flagd_peer_status *ps = &st.peers[st.npeers++];
-		ps->id                = r->configuration.servers[i].id;
+		const struct raft_server *sv = &r->configuration.servers[i];
+		flagd_peer_status        *ps = &st.peers[st.npeers++];
+		ps->id                       = sv->id;
+		ps->member = sv->role == RAFT_VOTER ? FLAGD_MEMBER_VOTER
+		    : sv->role == RAFT_STANDBY      ? FLAGD_MEMBER_STANDBY
+		                                    : FLAGD_MEMBER_SPARE;
+		flagd_peer_address_split(sv->address, ps->raft,
+		    sizeof(ps->raft), ps->api, sizeof(ps->api));
 		if (st.role == FLAGD_ROLE_LEADER &&
 		    r->leader_state.progress != NULL) {
 			ps->match_index =
@@ -549,6 +559,8 @@ raft_closed_cb(struct raft *r)
 	c->transport = NULL;
 }
 
+static void transfer_cb(struct raft_transfer *req);
+
 static void
 tick_cb(uv_timer_t *t)
 {
@@ -561,11 +573,14 @@ async_cb(uv_async_t *a)
 	flagd_consensus *c = a->data;
 	prop            *list;
 	bool             stop;
+	bool             transfer;
 
 	pthread_mutex_lock(&c->mtx);
 	list    = c->head;
 	c->head = c->tail = NULL;
 	stop              = c->stopping;
+	transfer          = c->transfer_wanted;
+	c->transfer_wanted = false;
 	pthread_mutex_unlock(&c->mtx);
 	if (stop) {
 		fail_all(list, SLUICE_ECLOSED, "flagd is shutting down");
@@ -576,9 +591,154 @@ async_cb(uv_async_t *a)
 		return;
 	}
 	propose_queued(c, list);
+	if (transfer && !c->transfer_pending &&
+	    raft_state(&c->raft) == RAFT_LEADER) {
+		c->transfer.data = c;
+		if (raft_transfer(&c->raft, &c->transfer, 0, transfer_cb) ==
+		    0) {
+			c->transfer_pending = true;
+			sl_log_notice("raft.transfer",
+			    "node %llu hands leadership to another voter",
+			    (unsigned long long) c->cfg->node_id);
+		}
+	}
 	// A proposal may have changed nothing visible, but a fresh status
 	// right after leadership moves keeps forwarding accurate.
 	status_take(c);
+}
+
+static void
+transfer_cb(struct raft_transfer *req)
+{
+	flagd_consensus *c = req->data;
+
+	c->transfer_pending = false;
+}
+
+void
+flagd_consensus_transfer(flagd_consensus *c)
+{
+	pthread_mutex_lock(&c->mtx);
+	c->transfer_wanted = true;
+	pthread_mutex_unlock(&c->mtx);
+	uv_async_send(&c->async);
+}
+
+// ------------------------------------------------------------ membership
+
+typedef struct member_req {
+	struct raft_change change;
+	flagd_consensus   *c;
+	int                op;
+	bool               assigning; // the add's second step
+	uint64_t           id;
+	flagd_member_cb    cb;
+	void              *arg;
+} member_req;
+
+static void
+member_done(member_req *m, int status)
+{
+	flagd_consensus *c = m->c;
+	char             msg[300];
+	int              code = SLUICE_OK;
+
+	msg[0] = '\0';
+	if (status == RAFT_NOTLEADER || status == RAFT_LEADERSHIPLOST) {
+		code = SLUICE_EUNAVAIL;
+		snprintf(msg, sizeof(msg),
+		    "leadership moved during the configuration change of node "
+		    "%llu; check flagctl cluster and run the command again",
+		    (unsigned long long) m->id);
+	} else if (status == RAFT_NOCONNECTION) {
+		code = SLUICE_EUNAVAIL;
+		snprintf(msg, sizeof(msg),
+		    "node %llu did not catch up with the log (is it running "
+		    "with --join and reachable?); it stays a non-voting "
+		    "member until added again",
+		    (unsigned long long) m->id);
+	} else if (status != 0) {
+		code = SLUICE_EUNAVAIL;
+		snprintf(msg, sizeof(msg),
+		    "configuration change of node %llu failed: %s (%s)",
+		    (unsigned long long) m->id, raft_strerror(status),
+		    raft_errmsg(&c->raft));
+	} else {
+		sl_log_notice("raft.member", "node %llu %s",
+		    (unsigned long long) m->id,
+		    m->op == SL_ACT_MEMBER_ADD ? "is a voter"
+		                               : "is no longer a member");
+	}
+	m->cb(m->arg, code, msg);
+	free(m);
+	status_take(c);
+}
+
+static void
+member_cb(struct raft_change *req, int status)
+{
+	member_req *m = req->data;
+
+	if (status == 0 && m->op == SL_ACT_MEMBER_ADD && !m->assigning) {
+		int rv;
+
+		m->assigning = true;
+		m->change.data = m;
+		if ((rv = raft_assign(&m->c->raft, &m->change, m->id,
+		         RAFT_VOTER, member_cb)) != 0) {
+			member_done(m, rv);
+		}
+		return;
+	}
+	member_done(m, status);
+}
+
+void
+flagd_consensus_member(flagd_consensus *c, int op, uint64_t id,
+    const char *address, flagd_member_cb cb, void *arg)
+{
+	const struct raft_server *sv = NULL;
+	member_req               *m;
+	int                       rv;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL) {
+		cb(arg, SLUICE_ENOMEM, "out of memory");
+		return;
+	}
+	m->c           = c;
+	m->op          = op;
+	m->id          = id;
+	m->cb          = cb;
+	m->arg         = arg;
+	m->change.data = m;
+	for (unsigned i = 0; i < c->raft.configuration.n; i++) {
+		if (c->raft.configuration.servers[i].id == id) {
+			sv = &c->raft.configuration.servers[i];
+		}
+	}
+	if (op == SL_ACT_MEMBER_ADD) {
+		if (sv != NULL && sv->role == RAFT_VOTER) {
+			member_done(m, 0);
+			return;
+		}
+		if (sv != NULL) {
+			// Added before but never promoted: promote now.
+			m->assigning = true;
+			rv = raft_assign(
+			    &c->raft, &m->change, id, RAFT_VOTER, member_cb);
+		} else {
+			rv = raft_add(
+			    &c->raft, &m->change, id, address, member_cb);
+		}
+	} else if (sv == NULL) {
+		member_done(m, 0); // already gone
+		return;
+	} else {
+		rv = raft_remove(&c->raft, &m->change, id, member_cb);
+	}
+	if (rv != 0) {
+		member_done(m, rv);
+	}
 }
 
 static void *
@@ -716,10 +876,17 @@ flagd_consensus_open(flagd_consensus **cp, const flagd_config *cfg,
 		}
 	}
 	// Bootstrapping succeeds only on a pristine directory; afterwards
-	// the configuration comes from the log.
-	rv = raft_bootstrap(&c->raft, &conf);
+	// the configuration comes from the log. A joining node has none
+	// until the leader, having added it, sends the log.
+	rv = cfg->join ? RAFT_CANTBOOTSTRAP : raft_bootstrap(&c->raft, &conf);
 	raft_configuration_close(&conf);
-	if (rv == 0) {
+	if (cfg->join) {
+		sl_log_notice("raft.join",
+		    "node %llu waits to be added (flagctl cluster add %llu "
+		    "%s@%s)",
+		    (unsigned long long) self->id,
+		    (unsigned long long) self->id, self->raft, self->api);
+	} else if (rv == 0) {
 		sl_log_notice("raft.bootstrap",
 		    "bootstrapped a cluster of %zu voters in %s", cfg->npeers,
 		    c->dir);

@@ -94,8 +94,18 @@ typedef enum {
 	FLAGD_ROLE_LEADER,
 } flagd_role;
 
+typedef enum {
+	FLAGD_MEMBER_VOTER = 0,
+	FLAGD_MEMBER_STANDBY, /* replicated, not voting (being promoted) */
+	FLAGD_MEMBER_SPARE,   /* added, not replicated yet */
+} flagd_member_role;
+
+/* A server of libraft's current configuration. */
 typedef struct flagd_peer_status {
-	uint64_t id;
+	uint64_t          id;
+	flagd_member_role member;
+	char raft[200];       /* HOST:PORT of its consensus transport */
+	char api[256];        /* from the configuration, "" if not there */
 	uint64_t match_index; /* leader only */
 	bool     recent;      /* leader only: heard from it lately */
 } flagd_peer_status;
@@ -112,6 +122,24 @@ typedef struct flagd_consensus_status {
 	size_t     npeers;
 	flagd_peer_status peers[FLAGD_PEERS_MAX];
 } flagd_consensus_status;
+
+/*
+ * Membership, on the loop thread only (from a propose callback). op is
+ * SL_ACT_MEMBER_ADD (address "HOST:PORT@APIURL": added as a spare if
+ * absent, then promoted to voter once it has caught up) or
+ * SL_ACT_MEMBER_REMOVE. cb is called once, on the loop thread, with
+ * SLUICE_OK or an error and a message; it is called before this returns
+ * when the change cannot start (not the leader, another change pending).
+ */
+typedef void (*flagd_member_cb)(void *arg, int code, const char *msg);
+void flagd_consensus_member(flagd_consensus *c, int op, uint64_t id,
+    const char *address, flagd_member_cb cb, void *arg);
+
+/*
+ * Asks the leader (this node) to hand leadership to the most up-to-date
+ * voter. Thread-safe; asynchronous; a no-op unless this node leads.
+ */
+void flagd_consensus_transfer(flagd_consensus *c);
 
 /* Copies the latest status (at most one loop tick old). Thread-safe. */
 void flagd_consensus_status_get(

@@ -15,6 +15,7 @@
 
 #include "audit.h"
 #include "codec.h"
+#include "config.h"
 #include "envelope.h"
 #include "keys.h"
 #include "machine.h"
@@ -34,6 +35,7 @@ typedef struct mach {
 	// (unpacked from the store) or a stack value borrowing its spec.
 	Sluice__V1__Rollout *out;
 	const char          *subject; // audit "rollout": name or key id
+	char                 subj_buf[64]; // "node N" for membership
 	char                 before[SUMMARY_MAX];
 	char                 after[SUMMARY_MAX];
 	bool                 noop; // apply of an identical spec
@@ -668,6 +670,58 @@ done:
 	return (rv);
 }
 
+// Membership: the entry records who asked for what; the configuration
+// itself is libraft's, changed by the proposing node after the commit
+// (flagd_result.member_op).
+static int
+do_member(mach *m, sl_action act)
+{
+	flagd_peer p;
+	size_t     n;
+	char       spec[600];
+	char       err[200];
+
+	if (act == SL_ACT_MEMBER_REMOVE) {
+		uint64_t id = m->cmd->member_remove->id;
+
+		if (id == 0) {
+			return (fail_msg(m, SLUICE_EINVAL, "node id 0"));
+		}
+		snprintf(m->subj_buf, sizeof(m->subj_buf), "node %llu",
+		    (unsigned long long) id);
+		snprintf(m->before, sizeof(m->before), "member");
+		snprintf(m->after, sizeof(m->after), "removed");
+		m->res->member_id = id;
+	} else {
+		const Sluice__V1__MemberAdd *a = m->cmd->member_add;
+
+		if (snprintf(spec, sizeof(spec), "%llu=%s@%s",
+		        (unsigned long long) a->id, a->raft_address,
+		        a->api_url) >= (int) sizeof(spec) ||
+		    flagd_peers_parse(spec, &p, 1, &n, err, sizeof(err)) !=
+		        SLUICE_OK) {
+			if (strlen(spec) >= sizeof(spec) - 1) {
+				snprintf(err, sizeof(err), "address too long");
+			}
+			return (fail_msg(m, SLUICE_EINVAL, "member: %s", err));
+		}
+		snprintf(m->subj_buf, sizeof(m->subj_buf), "node %llu",
+		    (unsigned long long) p.id);
+		snprintf(m->before, sizeof(m->before), "not a member");
+		// Truncated in the summary only; the address is whole below.
+		if (snprintf(m->after, sizeof(m->after), "voter at %.100s, api "
+		        "%.140s", p.raft, p.api) < 0) {
+			m->after[0] = '\0';
+		}
+		m->res->member_id = p.id;
+		snprintf(m->res->member_address,
+		    sizeof(m->res->member_address), "%s@%s", p.raft, p.api);
+	}
+	m->subject        = m->subj_buf;
+	m->res->member_op = (int) act;
+	return (SLUICE_OK);
+}
+
 // ------------------------------------------------------------ driver
 
 // Structure the decoder cannot promise: sub-messages present.
@@ -702,6 +756,12 @@ check_shape(mach *m)
 	case SLUICE__V1__COMMAND__ACTION_KEY_REMOVE:
 		ok = c->key_remove != NULL;
 		break;
+	case SLUICE__V1__COMMAND__ACTION_MEMBER_ADD:
+		ok = c->member_add != NULL;
+		break;
+	case SLUICE__V1__COMMAND__ACTION_MEMBER_REMOVE:
+		ok = c->member_remove != NULL;
+		break;
 	case SLUICE__V1__COMMAND__ACTION__NOT_SET:
 	case _SLUICE__V1__COMMAND__ACTION__CASE_IS_INT_SIZE:
 	default:
@@ -721,22 +781,32 @@ check_access(mach *m, sl_action act, const char *rollout)
 {
 	const Sluice__V1__Key *k = m->actor;
 	bool key = act == SL_ACT_KEY_ADD || act == SL_ACT_KEY_REMOVE;
+	bool member =
+	    act == SL_ACT_MEMBER_ADD || act == SL_ACT_MEMBER_REMOVE;
+	char what[64];
 
+	if (member) {
+		snprintf(what, sizeof(what), "node %llu",
+		    (unsigned long long) (act == SL_ACT_MEMBER_ADD
+		            ? m->cmd->member_add->id
+		            : m->cmd->member_remove->id));
+	}
 	if (!sl_role_allows(k->role, act)) {
 		return (fail_msg(m, SLUICE_EPERM,
 		    "key \"%s\" (%s) may not %s \"%s\"", k->id,
 		    sl_role_name(k->role), sl_action_name(act),
-		    key ? (act == SL_ACT_KEY_ADD ? m->cmd->key_add->key->id
-		                                 : m->cmd->key_remove->id)
-		        : rollout));
+		    member ? what
+		    : key  ? (act == SL_ACT_KEY_ADD ? m->cmd->key_add->key->id
+		                                    : m->cmd->key_remove->id)
+		           : rollout));
 	}
-	if (key && !scope_all(k)) {
+	if ((key || member) && !scope_all(k)) {
 		return (fail_msg(m, SLUICE_EPERM,
-		    "key \"%s\" is scoped to \"%s\"; managing keys needs an "
+		    "key \"%s\" is scoped to \"%s\"; managing %s needs an "
 		    "unscoped admin key",
-		    k->id, k->scope));
+		    k->id, k->scope, key ? "keys" : "the cluster"));
 	}
-	if (!key && !sl_key_scope_covers(k, rollout)) {
+	if (!key && !member && !sl_key_scope_covers(k, rollout)) {
 		return (fail_msg(m, SLUICE_EPERM,
 		    "key \"%s\" (%s, scope \"%s\") may not %s \"%s\"", k->id,
 		    sl_role_name(k->role), k->scope, sl_action_name(act),
@@ -761,6 +831,9 @@ run_action(mach *m, sl_action act, Sluice__V1__Rollout **ownp,
 		return (do_key_add(m));
 	case SL_ACT_KEY_REMOVE:
 		return (do_key_remove(m));
+	case SL_ACT_MEMBER_ADD:
+	case SL_ACT_MEMBER_REMOVE:
+		return (do_member(m, act));
 	case SL_ACT_PROMOTE:
 	case SL_ACT_ROLLBACK:
 	case SL_ACT_PAUSE:
@@ -801,6 +874,8 @@ run_action(mach *m, sl_action act, Sluice__V1__Rollout **ownp,
 	case SL_ACT_KEY_ADD:
 	case SL_ACT_KEY_REMOVE:
 	case SL_ACT_REPORT:
+	case SL_ACT_MEMBER_ADD:
+	case SL_ACT_MEMBER_REMOVE:
 	default:
 		rv = SLUICE_EINTERNAL;
 		break;

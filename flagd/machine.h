@@ -23,6 +23,14 @@ typedef struct flagd_result {
 	/* Owned by the result when set; released by flagd_result_fini(). */
 	Sluice__V1__Rollout    *rollout; /* the rollout after the write */
 	Sluice__V1__AuditEntry *audit;   /* the entry appended */
+	/*
+	 * A committed membership change (SL_ACT_MEMBER_ADD/_REMOVE, else 0)
+	 * that the proposing node carries out in libraft's configuration
+	 * after the commit: member_address is "HOST:PORT@APIURL" for an add.
+	 */
+	int      member_op;
+	uint64_t member_id;
+	char     member_address[520];
 } flagd_result;
 
 void flagd_result_init(flagd_result *res);

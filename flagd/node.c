@@ -28,6 +28,7 @@ typedef struct write_job {
 	flagd_write_cb cb;
 	void          *arg;
 	uint64_t       t0;
+	flagd_result  *res; // held while a membership change runs
 } write_job;
 
 struct flagd_node {
@@ -412,19 +413,55 @@ fsm_leader(void *arg)
 
 // ------------------------------------------------------------ writes
 
+static void write_finish(write_job *j, flagd_result *res);
+
+// Loop thread: the configuration change a committed membership entry
+// asked for has ended; the client learns both outcomes.
+static void
+member_changed(void *arg, int code, const char *msg)
+{
+	write_job    *j   = arg;
+	flagd_result *res = j->res;
+
+	j->res = NULL;
+	if (code != SLUICE_OK) {
+		char m[sizeof(res->msg)];
+
+		snprintf(m, sizeof(m), "recorded at revision %llu, but %s",
+		    (unsigned long long) res->revision, msg);
+		res->code = code;
+		memcpy(res->msg, m, sizeof(m));
+	}
+	write_finish(j, res);
+}
+
 static void
 write_done(void *arg, int code, const char *msg, void *result)
 {
 	write_job    *j   = arg;
-	flagd_node   *n   = j->node;
 	flagd_result *res = result;
 
+	if (res != NULL && res->code == SLUICE_OK && res->changed &&
+	    res->member_op != 0) {
+		j->res = res;
+		flagd_consensus_member(j->node->cons, res->member_op,
+		    res->member_id, res->member_address, member_changed, j);
+		return;
+	}
 	if (res == NULL) {
 		res = result_alloc(code == SLUICE_OK ? SLUICE_EINTERNAL : code,
 		    code == SLUICE_OK ? "entry applied before this start"
 		                      : msg);
-		res->revision = atomic_load(&n->metrics.revision);
+		res->revision = atomic_load(&j->node->metrics.revision);
 	}
+	write_finish(j, res);
+}
+
+static void
+write_finish(write_job *j, flagd_result *res)
+{
+	flagd_node *n = j->node;
+
 	if (res->code == SLUICE_OK && res->changed) {
 		atomic_fetch_add(
 		    &n->metrics.write_ns_sum, sl_mono_ns() - j->t0);
@@ -439,6 +476,67 @@ write_done(void *arg, int code, const char *msg, void *result)
 	n->busy--;
 	pthread_cond_broadcast(&n->done_cv);
 	pthread_mutex_unlock(&n->mtx);
+}
+
+// A membership change that cannot work is refused before it is proposed
+// (and audited): adding a voter twice, removing a stranger or the last
+// voter. Removing the leader itself hands leadership on first.
+static int
+member_precheck(flagd_node *n, const Sluice__V1__Command *cmd, char *err,
+    size_t errlen)
+{
+	flagd_consensus_status   st;
+	const flagd_peer_status *p      = NULL;
+	size_t                   voters = 0;
+	uint64_t                 id;
+	sl_action                act = sl_command_action(cmd);
+
+	if (act != SL_ACT_MEMBER_ADD && act != SL_ACT_MEMBER_REMOVE) {
+		return (SLUICE_OK);
+	}
+	id = act == SL_ACT_MEMBER_ADD ? cmd->member_add->id
+	                              : cmd->member_remove->id;
+	flagd_consensus_status_get(n->cons, &st);
+	for (size_t i = 0; i < st.npeers; i++) {
+		if (st.peers[i].member == FLAGD_MEMBER_VOTER) {
+			voters++;
+		}
+		if (st.peers[i].id == id) {
+			p = &st.peers[i];
+		}
+	}
+	if (act == SL_ACT_MEMBER_ADD) {
+		if (p != NULL && p->member == FLAGD_MEMBER_VOTER) {
+			snprintf(err, errlen, "node %llu is already a voter",
+			    (unsigned long long) id);
+			return (SLUICE_EEXIST);
+		}
+		if (p == NULL && st.npeers >= FLAGD_PEERS_MAX) {
+			snprintf(err, errlen, "the cluster has %zu members, "
+			    "the most flagd supports", st.npeers);
+			return (SLUICE_ESTATE);
+		}
+		return (SLUICE_OK);
+	}
+	if (p == NULL) {
+		snprintf(err, errlen, "node %llu is not a member",
+		    (unsigned long long) id);
+		return (SLUICE_ENOENT);
+	}
+	if (p->member == FLAGD_MEMBER_VOTER && voters <= 1) {
+		snprintf(err, errlen, "node %llu is the last voter",
+		    (unsigned long long) id);
+		return (SLUICE_ESTATE);
+	}
+	if (id == n->cfg->node_id) {
+		flagd_consensus_transfer(n->cons);
+		snprintf(err, errlen,
+		    "node %llu leads the cluster: leadership is being handed "
+		    "to another voter; run the command again in a moment",
+		    (unsigned long long) id);
+		return (SLUICE_ENOTLEADER);
+	}
+	return (SLUICE_OK);
 }
 
 int
@@ -502,7 +600,11 @@ flagd_node_write(flagd_node *n, const Sluice__V1__SignedCommand *sc,
 		sluice__v1__command__free_unpacked(cmd, NULL);
 		return (SLUICE_EEXPIRED);
 	}
+	rv = member_precheck(n, cmd, err, errlen);
 	sluice__v1__command__free_unpacked(cmd, NULL);
+	if (rv != SLUICE_OK) {
+		return (rv);
+	}
 
 	// The entry carries the body exactly as signed; every node decodes
 	// it again when the entry commits. The loop stamps the time.

@@ -17,6 +17,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include "config.h"
 #include "transport.h"
 
 typedef struct conn conn;
@@ -258,6 +259,8 @@ tr_connect(struct raft_uv_transport *outer, struct raft_uv_connect *req,
 	struct addrinfo  hints;
 	struct in_addr   a4;
 	char             host[256];
+	char             hp[200];
+	char             api[8]; // not needed here
 	char             port[8];
 	unsigned         p;
 	conn            *c;
@@ -266,6 +269,9 @@ tr_connect(struct raft_uv_transport *outer, struct raft_uv_connect *req,
 	if (t->closing) {
 		return (RAFT_CANCELED);
 	}
+	// A member added at run time carries its API URL after '@'.
+	flagd_peer_address_split(address, hp, sizeof(hp), api, sizeof(api));
+	address = hp;
 	if (flagd_transport_split(address, host, sizeof(host), &p) !=
 	    SLUICE_OK) {
 		snprintf(outer->errmsg, sizeof(outer->errmsg),

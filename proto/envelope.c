@@ -208,6 +208,12 @@ sl_command_action(const Sluice__V1__Command *cmd)
 	case SLUICE__V1__COMMAND__ACTION_KEY_REMOVE:
 		return (
 		    cmd->key_remove != NULL ? SL_ACT_KEY_REMOVE : SL_ACT_READ);
+	case SLUICE__V1__COMMAND__ACTION_MEMBER_ADD:
+		return (cmd->member_add != NULL ? SL_ACT_MEMBER_ADD
+		                                : SL_ACT_READ);
+	case SLUICE__V1__COMMAND__ACTION_MEMBER_REMOVE:
+		return (cmd->member_remove != NULL ? SL_ACT_MEMBER_REMOVE
+		                                   : SL_ACT_READ);
 	default:
 		return (SL_ACT_READ);
 	}
@@ -241,6 +247,8 @@ sl_command_rollout(const Sluice__V1__Command *cmd)
 	case SL_ACT_KEY_ADD:
 	case SL_ACT_KEY_REMOVE:
 	case SL_ACT_REPORT:
+	case SL_ACT_MEMBER_ADD:
+	case SL_ACT_MEMBER_REMOVE:
 		return ("");
 	}
 	return ("");

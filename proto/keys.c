@@ -500,6 +500,10 @@ sl_action_name(sl_action a)
 		return ("key_remove");
 	case SL_ACT_REPORT:
 		return ("report");
+	case SL_ACT_MEMBER_ADD:
+		return ("member_add");
+	case SL_ACT_MEMBER_REMOVE:
+		return ("member_remove");
 	}
 	return ("unknown");
 }
@@ -523,6 +527,8 @@ sl_role_allows(Sluice__V1__Role role, sl_action a)
 		case SL_ACT_KEY_ADD:
 		case SL_ACT_KEY_REMOVE:
 		case SL_ACT_REPORT:
+		case SL_ACT_MEMBER_ADD:
+		case SL_ACT_MEMBER_REMOVE:
 			return (false);
 		}
 		return (false);

@@ -81,12 +81,15 @@ typedef enum sl_action {
 	SL_ACT_KEY_ADD,
 	SL_ACT_KEY_REMOVE,
 	SL_ACT_REPORT,
+	SL_ACT_MEMBER_ADD,
+	SL_ACT_MEMBER_REMOVE,
 } sl_action;
 
 const char *sl_action_name(sl_action a); /* "apply", "promote", ... */
 
 /*
- * Whether role may do action. admin: everything; operator: read, promote,
+ * Whether role may do action. admin: everything (membership included);
+ * operator: read, promote,
  * rollback, pause, resume, revert; reporter: read, report; reader: read.
  */
 bool sl_role_allows(Sluice__V1__Role role, sl_action a);

@@ -42,7 +42,7 @@ static const verb verbs[] = {
 	{ "wait", ctl_cmd_wait, "wait until clients applied a revision" },
 	{ "keygen", ctl_cmd_keygen, "create a key pair" },
 	{ "key", ctl_cmd_key, "add, remove or list server keys" },
-	{ "cluster", ctl_cmd_cluster, "show the nodes: role, term, indexes" },
+	{ "cluster", ctl_cmd_cluster, "show, add or remove nodes (voters)" },
 	{ "gate", ctl_cmd_gate, "gatekeeper: gate status, evidence, report" },
 };
 

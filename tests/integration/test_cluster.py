@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, FLAGD_BIN, STOP_TIMEOUT, distinct_ports
+from conftest import (BUILD, FLAGD_BIN, STOP_TIMEOUT, distinct_ports,
+                      run_flagctl)
 
 SLDRIVE = str(BUILD / "tests" / "tools" / "sldrive")
 CALL_TIMEOUT = 60
@@ -54,6 +55,8 @@ class Node:
         self.data = cluster.tmp / ("node%d" % nid)
         self.proc = None
         self.logs = []
+        self.peers = None   # default: the cluster's --peers
+        self.extra = []     # flags for this node only
 
     def start(self):
         log = self.cluster.tmp / ("flagd-%d.%d.log" % (self.id, len(self.logs)))
@@ -61,11 +64,11 @@ class Node:
         argv = [
             FLAGD_BIN, "--id", str(self.id), "--data", str(self.data),
             "--api", self.api, "--publish", self.pub, "--raft", self.raft,
-            "--peers", self.cluster.peers,
+            "--peers", self.peers or self.cluster.peers,
             "--authorized-keys", str(self.cluster.authorized_keys),
             "--log-level", "info", "--nosync", "--segment-kb", "1024",
             "--heartbeat-ms", "200",
-        ] + self.cluster.extra
+        ] + self.cluster.extra + self.extra
         with open(log, "wb") as f:
             self.proc = subprocess.Popen(argv, stdout=f,
                                          stderr=subprocess.STDOUT,
@@ -426,3 +429,111 @@ def test_snapshot_compaction_and_restore_from_snapshot(tmp_path):
         c.wait_converged(c.nodes)
     finally:
         c.stop()
+
+
+def members(api):
+    info = call(api, "cluster")
+    assert info["ok"], info
+    return {n["id"]: n for n in info["cluster"]["nodes"]}
+
+
+def wait_for(what, pred, secs=CONVERGE_S):
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def test_membership_add_a_voter_then_remove_one(raft_cluster, tmp_path):
+    """flagctl cluster add: a fourth node started with --join becomes a
+    voter, catches up and takes writes; flagctl cluster remove: a removed
+    voter no longer counts, so with it and one more node stopped, the two
+    left of the three voters still commit. Both are audited; a reader key
+    may do neither; adding a voter twice or removing a stranger is refused
+    and changes nothing."""
+    c = raft_cluster
+    c.wait_leader()
+    for i in range(3):
+        assert c.write(c.nodes[i].api, "before-add-%d" % i)["ok"]
+
+    api, pub, raft = distinct_ports(3)
+    n4 = Node(c, 4, "tcp://127.0.0.1:%d" % api, "tcp://127.0.0.1:%d" % pub,
+              "127.0.0.1:%d" % raft)
+    spec = "127.0.0.1:%d@%s" % (raft, n4.api)
+    n4.peers = c.peers + ",4=" + spec
+    n4.extra = ["--join"]
+    c.nodes.append(n4)
+    n4.start()
+    wait_for("node 4 to answer", lambda: call(n4.api, "cluster")["ok"])
+    # Not a member yet: it never bootstrapped a cluster of its own.
+    assert 4 not in members(c.nodes[0].api)
+
+    res = run_flagctl(["cluster", "add", "4", spec, "--reason", "grow",
+                       "--json"], server=c.servers, key=c.key, timeout=120)
+    assert res.rc == 0, res
+    assert res.json()["result"] == "voter", res
+    # Every node sees four voters; node 4 serves the whole state.
+    for nd in c.nodes:
+        wait_for("node %d to list 4 voters" % nd.id,
+                 lambda nd=nd: len(members(nd.api)) == 4)
+    assert members(c.nodes[0].api)[4]["api_url"] == n4.api
+    assert c.write(n4.api, "through-node-4")["ok"]
+    c.wait_converged()
+
+    # Refused, changing nothing: a second add, a stranger's removal, and
+    # a reader key.
+    rev = c.state(c.nodes[0])["revision"]
+    again = run_flagctl(["cluster", "add", "4", spec], server=c.servers,
+                        key=c.key)
+    assert again.rc == 1 and "already a voter" in again.err, again
+    stranger = run_flagctl(["cluster", "remove", "9"], server=c.servers,
+                           key=c.key)
+    assert stranger.rc == 1 and "not a member" in stranger.err, stranger
+    rkey = tmp_path / "reader.key"
+    out = subprocess.run([SLDRIVE, "keygen", rkey, "reader1"],
+                         capture_output=True, text=True, timeout=60)
+    pub64 = out.stdout.split()[2]
+    assert run_flagctl(["key", "add", "reader", "reader1", pub64],
+                       server=c.servers, key=c.key).rc == 0
+    denied = run_flagctl(["cluster", "remove", "4"], server=c.servers,
+                         key=rkey)
+    assert denied.rc == 1 and "may not member_remove" in denied.err, denied
+    assert len(members(c.nodes[0].api)) == 4
+    assert c.state(c.nodes[0])["revision"] == rev + 1  # the key add only
+
+    # Remove the leader: it hands leadership on and asks for a retry
+    # (nothing written), then the retry removes it. Three voters left.
+    lid = c.wait_leader()
+    victim = c.node(lid)
+    rev = c.state(c.nodes[0])["revision"]
+    first = run_flagctl(["cluster", "remove", str(lid)], server=c.servers,
+                        key=c.key, timeout=120)
+    assert first.rc == 1 and "run the command again" in first.err, first
+    wait_for("a new leader", lambda: c.leader() not in (0, lid))
+    assert c.state(c.nodes[0])["revision"] == rev
+    res = run_flagctl(["cluster", "remove", str(lid), "--json"],
+                      server=c.servers, key=c.key, timeout=120)
+    assert res.rc == 0, res
+    for nd in c.live():
+        if nd is not victim:
+            wait_for("node %d to drop node %d" % (nd.id, victim.id),
+                     lambda nd=nd: victim.id not in members(nd.api))
+    victim.stop()
+    # Stop one more non-leader: 2 of the 3 remaining voters still commit
+    # (with the removal undone they would be 2 of 4, and could not).
+    lid = c.wait_leader([nd for nd in c.live()])
+    other = [nd for nd in c.live() if nd.id != lid][0]
+    other.stop()
+    left = c.live()
+    assert len(left) == 2
+    doc = c.write(",".join(nd.api for nd in left), "after-remove")
+    assert doc["ok"], doc
+
+    audit = run_flagctl(["audit", "--json"], server=",".join(
+        nd.api for nd in left), key=c.key).json()
+    actions = [(e["action"], e["rollout"]) for e in audit["entries"]]
+    assert ("member_add", "node 4") in actions, actions
+    assert ("member_remove", "node %d" % victim.id) in actions, actions

@@ -376,6 +376,32 @@ fx_cmd_key_remove(uint64_t ts, const char *id)
 	return (c);
 }
 
+static inline Sluice__V1__Command *
+fx_cmd_member_add(uint64_t ts, uint64_t id, const char *raft, const char *api)
+{
+	Sluice__V1__Command *c = fx_cmd(ts);
+
+	c->action_case = SLUICE__V1__COMMAND__ACTION_MEMBER_ADD;
+	c->member_add  = fx_xcalloc(1, sizeof(*c->member_add));
+	sluice__v1__member_add__init(c->member_add);
+	c->member_add->id           = id;
+	c->member_add->raft_address = fx_strdup(raft);
+	c->member_add->api_url      = fx_strdup(api);
+	return (c);
+}
+
+static inline Sluice__V1__Command *
+fx_cmd_member_remove(uint64_t ts, uint64_t id)
+{
+	Sluice__V1__Command *c = fx_cmd(ts);
+
+	c->action_case   = SLUICE__V1__COMMAND__ACTION_MEMBER_REMOVE;
+	c->member_remove = fx_xcalloc(1, sizeof(*c->member_remove));
+	sluice__v1__member_remove__init(c->member_remove);
+	c->member_remove->id = id;
+	return (c);
+}
+
 static inline void
 fx_cmd_free(Sluice__V1__Command *c)
 {

@@ -15,6 +15,7 @@
 
 #include "audit.h"
 #include "fixture.h"
+#include "keys.h"
 #include "rollout.h"
 
 #define T0 1700000000000ull // a fixed "now" for the first command
@@ -852,6 +853,61 @@ test_machine_key_add_and_remove(void **state)
 	assert_int_equal(stats(m).keys, 5);
 }
 
+// Membership entries are audited writes for an unscoped admin; the
+// result tells the proposing node which configuration change to make.
+static void
+test_machine_member_add_and_remove(void **state)
+{
+	mfix        *m = *state;
+	flagd_result res;
+
+	refused(m, "ops-all",
+	    fx_cmd_member_add(m->now, 4, "10.0.0.4:7402", "tcp://10.0.0.4:7400"),
+	    SLUICE_EPERM, "may not member_add \"node 4\"");
+	refused(m, "oadmin", fx_cmd_member_remove(m->now, 2), SLUICE_EPERM,
+	    "managing the cluster needs an unscoped admin key");
+	refused(m, "root",
+	    fx_cmd_member_add(m->now, 4, "10.0.0.4", "tcp://10.0.0.4:7400"),
+	    SLUICE_EINVAL, "not HOST:PORT");
+	refused(m, "root",
+	    fx_cmd_member_add(m->now, 0, "10.0.0.4:7402", "tcp://10.0.0.4:1"),
+	    SLUICE_EINVAL, "positive number");
+	refused(m, "root", fx_cmd_member_add(m->now, 4, "10.0.0.4:7402", ""),
+	    SLUICE_EINVAL, "API URL");
+	refused(m, "root", fx_cmd_member_remove(m->now, 0), SLUICE_EINVAL,
+	    "node id 0");
+
+	assert_int_equal(run_res(m, "root",
+	                     fx_cmd_member_add(m->now, 4, "db-4.flagd:7402",
+	                         "tcp://db-4.flagd:7400"),
+	                     &res),
+	    SLUICE_OK);
+	assert_true(res.changed);
+	assert_int_equal(res.member_op, SL_ACT_MEMBER_ADD);
+	assert_int_equal(res.member_id, 4);
+	assert_string_equal(
+	    res.member_address, "db-4.flagd:7402@tcp://db-4.flagd:7400");
+	assert_string_equal(res.audit->action, "member_add");
+	assert_string_equal(res.audit->rollout, "node 4");
+	assert_non_null(strstr(res.audit->after, "db-4.flagd:7402"));
+	flagd_result_fini(&res);
+
+	assert_int_equal(
+	    run_res(m, "root", fx_cmd_member_remove(m->now, 2), &res),
+	    SLUICE_OK);
+	assert_int_equal(res.member_op, SL_ACT_MEMBER_REMOVE);
+	assert_int_equal(res.member_id, 2);
+	assert_string_equal(res.audit->action, "member_remove");
+	flagd_result_fini(&res);
+
+	// Other writes carry no membership change.
+	assert_int_equal(run_res(m, "root", apply_std(m, "orders_v9", "o9"),
+	                     &res),
+	    SLUICE_OK);
+	assert_int_equal(res.member_op, 0);
+	flagd_result_fini(&res);
+}
+
 int
 main(void)
 {
@@ -875,6 +931,7 @@ main(void)
 		T(test_machine_replayed_nonce_refused),
 		T(test_machine_flag_owned_elsewhere_refused),
 		T(test_machine_key_add_and_remove),
+		T(test_machine_member_add_and_remove),
 #undef T
 	};
 
