@@ -6,7 +6,6 @@
 // and --print-config all read it.
 
 #include <errno.h>
-#include <getopt.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,237 +13,108 @@
 
 #include "config.h"
 #include "sl.h"
+#include "sl_config.h"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "0.1.0"
 #endif
 
-typedef enum { CT_STR, CT_U64, CT_BOOL } conf_type;
-
-typedef struct conf_item {
-	const char *name; // command-line flag; env is FLAGD_<NAME upper>
-	conf_type   type;
-	uint64_t    min;
-	uint64_t    max;
-	const char *def;
-	bool        reloadable;
-	size_t      off;
-	const char *help;
-} conf_item;
-
 #define F(m) offsetof(flagd_config, m)
 
-static const conf_item items[] = {
-	{ "data", CT_STR, 0, 0, "./flagd-data", false, F(data_dir),
+static const sl_conf_item items[] = {
+	{ "data", SL_CONF_STR, 0, 0, "./flagd-data", F(data_dir),
 	    "data directory (created if missing)" },
-	{ "api", CT_STR, 0, 0, "tcp://0.0.0.0:7400", false, F(api_url),
+	{ "api", SL_CONF_STR, 0, 0, "tcp://0.0.0.0:7400", F(api_url),
 	    "request/reply API (nng REP)" },
-	{ "publish", CT_STR, 0, 0, "tcp://0.0.0.0:7401", false, F(publish_url),
+	{ "publish", SL_CONF_STR, 0, 0, "tcp://0.0.0.0:7401", F(publish_url),
 	    "change stream (nng PUB)" },
-	{ "advertise-publish", CT_STR, 0, 0, "", false, F(advertise_publish),
+	{ "advertise-publish", SL_CONF_STR, 0, 0, "", F(advertise_publish),
 	    "change-stream URL told to clients (default: --publish, with "
 	    "0.0.0.0 as 127.0.0.1)" },
-	{ "http", CT_STR, 0, 0, "", false, F(http_url),
+	{ "http", SL_CONF_STR, 0, 0, "", F(http_url),
 	    "HTTP /metrics /healthz /readyz, e.g. http://0.0.0.0:7480 "
 	    "(default off)" },
-	{ "authorized-keys", CT_STR, 0, 0, "", false, F(authorized_keys),
+	{ "authorized-keys", SL_CONF_STR, 0, 0, "", F(authorized_keys),
 	    "keys that seed an empty key store: ROLE ID BASE64 [GLOB]" },
-	{ "id", CT_U64, 1, 1000000, "1", false, F(node_id), "node id" },
-	{ "api-contexts", CT_U64, 1, 1024, "16", false, F(api_contexts),
+	{ "id", SL_CONF_U64, 1, 1000000, "1", F(node_id), "node id" },
+	{ "api-contexts", SL_CONF_U64, 1, 1024, "16", F(api_contexts),
 	    "concurrent API requests served" },
-	{ "skew-ms", CT_U64, 1000, 86400000, "300000", false, F(skew_ms),
+	{ "skew-ms", SL_CONF_U64, 1000, 86400000, "300000", F(skew_ms),
 	    "accepted clock skew of signed commands" },
-	{ "heartbeat-ms", CT_U64, 50, 60000, "1000", false, F(heartbeat_ms),
+	{ "heartbeat-ms", SL_CONF_U64, 50, 60000, "1000", F(heartbeat_ms),
 	    "heartbeat interval on the change stream" },
-	{ "drain-ms", CT_U64, 0, 600000, "5000", false, F(drain_ms),
+	{ "drain-ms", SL_CONF_U64, 0, 600000, "5000", F(drain_ms),
 	    "how long shutdown waits for in-flight writes" },
-	{ "map-size-mb", CT_U64, 16, 1048576, "1024", false, F(map_size_mb),
+	{ "map-size-mb", SL_CONF_U64, 16, 1048576, "1024", F(map_size_mb),
 	    "LMDB map size" },
-	{ "client-liveness-ms", CT_U64, 100, 86400000, "15000", false,
+	{ "client-liveness-ms", SL_CONF_U64, 100, 86400000, "15000",
 	    F(client_liveness_ms),
 	    "a client not heard from (ack) for this long is no longer "
 	    "live (3 x libsluice's 5 s ack interval)" },
-	{ "max-clients", CT_U64, 1, 1000000, "10000", false, F(max_clients),
+	{ "max-clients", SL_CONF_U64, 1, 1000000, "10000", F(max_clients),
 	    "clients remembered for 'flagctl clients'; the least recently "
 	    "heard from is evicted beyond" },
-	{ "nosync", CT_BOOL, 0, 1, "false", false, F(nosync),
+	{ "nosync", SL_CONF_BOOL, 0, 1, "false", F(nosync),
 	    "never sync the store, nor check it after a machine crash (tests "
 	    "only: a power loss can corrupt it; the raft log is fsync'd "
 	    "either way)" },
-	{ "log-level", CT_STR, 0, 0, "notice", true, F(log_level),
+	{ "log-level", SL_CONF_STR, 0, 0, "notice", F(log_level),
 	    "err|warn|notice|info|debug" },
-	{ "raft", CT_STR, 0, 0, "0.0.0.0:7402", false, F(raft_listen),
+	{ "raft", SL_CONF_STR, 0, 0, "0.0.0.0:7402", F(raft_listen),
 	    "consensus listen address IPV4:PORT (libraft TCP transport)" },
-	{ "peers", CT_STR, 0, 0, "", false, F(peers_spec),
+	{ "peers", SL_CONF_STR, 0, 0, "", F(peers_spec),
 	    "static voters ID=HOST:RAFTPORT@APIURL,... including this node; "
 	    "HOST may be a host name, resolved on each connect "
 	    "(default: a cluster of one at --raft and --api)" },
-	{ "join", CT_BOOL, 0, 1, "false", false, F(join),
+	{ "join", SL_CONF_BOOL, 0, 1, "false", F(join),
 	    "a node joining a running cluster: do not bootstrap; wait for "
 	    "'flagctl cluster add' (its --peers lists the cluster and "
 	    "itself)" },
-	{ "election-ms", CT_U64, 50, 60000, "300", false, F(election_ms),
+	{ "election-ms", SL_CONF_U64, 50, 60000, "300", F(election_ms),
 	    "raft election timeout (randomised to 1-2x); a leader is "
 	    "replaced within about 2x this" },
-	{ "raft-heartbeat-ms", CT_U64, 10, 10000, "50", false,
+	{ "raft-heartbeat-ms", SL_CONF_U64, 10, 10000, "50",
 	    F(raft_heartbeat_ms),
 	    "raft leader heartbeat; keep well below --election-ms" },
-	{ "snapshot-threshold", CT_U64, 2, 100000000, "1024", false,
+	{ "snapshot-threshold", SL_CONF_U64, 2, 100000000, "1024",
 	    F(snapshot_threshold),
 	    "log entries between store snapshots (log compaction)" },
-	{ "snapshot-trailing", CT_U64, 0, 100000000, "128", false,
+	{ "snapshot-trailing", SL_CONF_U64, 0, 100000000, "128",
 	    F(snapshot_trailing),
 	    "log entries kept after a snapshot, for lagging followers" },
-	{ "segment-kb", CT_U64, 64, 1048576, "8192", false, F(segment_kb),
+	{ "segment-kb", SL_CONF_U64, 64, 1048576, "8192", F(segment_kb),
 	    "raft log segment size (each node preallocates a few)" },
 };
 
 #define NITEMS (sizeof(items) / sizeof(items[0]))
 
-static int
-set_item(
-    flagd_config *c, const conf_item *it, const char *val, const char *origin)
-{
-	char *base = (char *) c;
-
-	switch (it->type) {
-	case CT_STR: {
-		char **p = (char **) (void *) (base + it->off);
-		free(*p);
-		*p = sl_xstrdup(val);
-		return (0);
-	}
-	case CT_BOOL: {
-		bool *p = (bool *) (void *) (base + it->off);
-		if (strcmp(val, "true") == 0 || strcmp(val, "1") == 0 ||
-		    strcmp(val, "yes") == 0) {
-			*p = true;
-		} else if (strcmp(val, "false") == 0 ||
-		    strcmp(val, "0") == 0 || strcmp(val, "no") == 0) {
-			*p = false;
-		} else {
-			fprintf(stderr,
-			    "flagd: %s: --%s wants true or false, not "
-			    "\"%s\"\n",
-			    origin, it->name, val);
-			return (-1);
-		}
-		return (0);
-	}
-	case CT_U64: {
-		uint64_t          *p = (uint64_t *) (void *) (base + it->off);
-		char              *end;
-		unsigned long long v;
-
-		errno = 0;
-		v     = strtoull(val, &end, 10);
-		if (errno != 0 || end == val || *end != '\0' ||
-		    val[0] == '-' || v < it->min || v > it->max) {
-			fprintf(stderr,
-			    "flagd: %s: --%s wants a whole number in "
-			    "[%llu, %llu], not \"%s\"\n",
-			    origin, it->name, (unsigned long long) it->min,
-			    (unsigned long long) it->max, val);
-			return (-1);
-		}
-		*p = (uint64_t) v;
-		return (0);
-	}
-	}
-	return (-1);
-}
+static const sl_conf table = {
+	.prog       = "flagd",
+	.env_prefix = "FLAGD_",
+	.summary    = "sluice's flag store: serves rollouts over nng, publishes "
+	              "every change.",
+	.version    = SLUICE_VERSION,
+	.items      = items,
+	.nitems     = NITEMS,
+};
 
 void
 flagd_config_defaults(flagd_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	for (size_t i = 0; i < NITEMS; i++) {
-		(void) set_item(c, &items[i], items[i].def, "default");
-	}
+	sl_conf_defaults(&table, c);
 }
 
 void
 flagd_config_fini(flagd_config *c)
 {
-	char *base = (char *) c;
-
-	for (size_t i = 0; i < NITEMS; i++) {
-		if (items[i].type == CT_STR) {
-			char **p = (char **) (void *) (base + items[i].off);
-			free(*p);
-			*p = NULL;
-		}
-	}
-}
-
-static void
-env_name(const char *name, char *buf, size_t len)
-{
-	size_t i;
-
-	(void) snprintf(buf, len, "FLAGD_");
-	for (i = 6; *name != '\0' && i + 1 < len; name++, i++) {
-		buf[i] = (*name == '-')
-		    ? '_'
-		    : (char) ((*name >= 'a' && *name <= 'z')
-		              ? *name - 'a' + 'A'
-		              : *name);
-	}
-	buf[i] = '\0';
-}
-
-static void
-usage(FILE *f)
-{
-	char env[64];
-
-	fprintf(f,
-	    "usage: flagd [OPTIONS]\n"
-	    "\n"
-	    "sluice's flag store: serves rollouts over nng, publishes every "
-	    "change.\n"
-	    "Each option may also be set as an environment variable "
-	    "(shown).\n\n");
-	for (size_t i = 0; i < NITEMS; i++) {
-		const conf_item *it = &items[i];
-		env_name(it->name, env, sizeof(env));
-		fprintf(f, "  --%s%s\n      %s (default: %s; env %s)\n",
-		    it->name, it->type == CT_BOOL ? "[=BOOL]" : "=VALUE",
-		    it->help, it->def[0] != '\0' ? it->def : "none", env);
-	}
-	fprintf(f,
-	    "  --print-config\n      print the effective configuration "
-	    "and exit\n"
-	    "  --version\n      print the version and exit\n"
-	    "  --help\n      this text\n");
+	sl_conf_fini(&table, c);
 }
 
 void
 flagd_config_print(const flagd_config *c, FILE *f)
 {
-	const char *base = (const char *) c;
-
-	for (size_t i = 0; i < NITEMS; i++) {
-		const conf_item *it = &items[i];
-		switch (it->type) {
-		case CT_STR:
-			fprintf(f, "%s = \"%s\"\n", it->name,
-			    *(char *const *) (const void *) (base + it->off));
-			break;
-		case CT_U64:
-			fprintf(f, "%s = %llu\n", it->name,
-			    (unsigned long long) *(
-			        const uint64_t *) (const void *) (base +
-			        it->off));
-			break;
-		case CT_BOOL:
-			fprintf(f, "%s = %s\n", it->name,
-			    *(const bool *) (const void *) (base + it->off)
-			        ? "true"
-			        : "false");
-			break;
-		}
-	}
+	sl_conf_print(&table, c, f);
 }
 
 const flagd_peer *
@@ -432,71 +302,15 @@ config_peers(flagd_config *c)
 int
 flagd_config_parse(flagd_config *c, int argc, char **argv)
 {
-	struct option longs[NITEMS + 4];
-	char          env[64];
-	bool          print = false;
-	int           opt;
-	int           idx;
-
-	for (size_t i = 0; i < NITEMS; i++) {
-		const char *v;
-		env_name(items[i].name, env, sizeof(env));
-		if ((v = getenv(env)) != NULL) {
-			if (set_item(c, &items[i], v, env) != 0) {
-				return (FLAGD_CONFIG_USAGE);
-			}
-		}
-		longs[i].name    = items[i].name;
-		longs[i].has_arg = items[i].type == CT_BOOL
-		    ? optional_argument
-		    : required_argument;
-		longs[i].flag    = NULL;
-		longs[i].val     = 1000 + (int) i;
-	}
-	longs[NITEMS] = (struct option) { "help", no_argument, NULL, 'h' };
-	longs[NITEMS + 1] =
-	    (struct option) { "print-config", no_argument, NULL, 'p' };
-	longs[NITEMS + 2] =
-	    (struct option) { "version", no_argument, NULL, 'V' };
-	longs[NITEMS + 3] = (struct option) { NULL, 0, NULL, 0 };
-
-	optind = 1;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "", longs, &idx)) != -1) {
-		if (opt == 'h') {
-			usage(stdout);
-			return (FLAGD_CONFIG_EXIT_OK);
-		}
-		if (opt == 'V') {
-			printf("flagd %s\n", SLUICE_VERSION);
-			return (FLAGD_CONFIG_EXIT_OK);
-		}
-		if (opt == 'p') {
-			print = true;
-			continue;
-		}
-		if (opt >= 1000 && opt < 1000 + (int) NITEMS) {
-			const conf_item *it = &items[opt - 1000];
-			const char      *v  = optarg;
-			if (v == NULL) {
-				v = "true";
-			}
-			if (set_item(c, it, v, "command line") != 0) {
-				return (FLAGD_CONFIG_USAGE);
-			}
-			continue;
-		}
-		fprintf(stderr, "flagd: unknown or incomplete option \"%s\"\n",
-		    argv[optind - 1]);
-		fprintf(stderr, "flagd: try 'flagd --help'\n");
-		return (FLAGD_CONFIG_USAGE);
-	}
-	if (optind < argc) {
-		fprintf(stderr, "flagd: unexpected argument \"%s\"\n",
-		    argv[optind]);
-		return (FLAGD_CONFIG_USAGE);
-	}
+	int rv = sl_conf_parse(&table, c, argc, argv);
 	int lvl;
+
+	if (rv == SL_CONF_EXIT_OK) {
+		return (FLAGD_CONFIG_EXIT_OK);
+	}
+	if (rv == SL_CONF_USAGE) {
+		return (FLAGD_CONFIG_USAGE);
+	}
 	if (sl_log_parse_level(c->log_level, &lvl) != SLUICE_OK) {
 		fprintf(stderr, "flagd: --log-level: unknown level \"%s\"\n",
 		    c->log_level);
@@ -505,7 +319,7 @@ flagd_config_parse(flagd_config *c, int argc, char **argv)
 	if (config_peers(c) != 0) {
 		return (FLAGD_CONFIG_USAGE);
 	}
-	if (print) {
+	if (rv == SL_CONF_PRINT) {
 		flagd_config_print(c, stdout);
 		return (FLAGD_CONFIG_EXIT_OK);
 	}
