@@ -451,8 +451,7 @@ mark_reply(flagd_node *node, Sluice__V1__Reply *rep)
 
 	flagd_consensus_status_get(flagd_node_consensus(node), &st);
 	rep->leader = st.role == FLAGD_ROLE_LEADER;
-	rep->stale  = flagd_consensus_stale(
-	     &st, flagd_node_config(node)->election_ms, sl_mono_ms());
+	rep->stale  = flagd_node_stale(node);
 }
 
 // Validates the header; SLUICE_OK or an error with msg.

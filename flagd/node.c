@@ -39,6 +39,7 @@ struct flagd_node {
 	flagd_consensus    *cons;
 	flagd_machine_opts  mopts;
 	flagd_metrics       metrics;
+	_Atomic bool        catching_up; // store rebuilt, not caught up yet
 	char                publish_url[256];
 	uint64_t            started_ms;
 
@@ -759,16 +760,36 @@ warn_if_keyless(flagd_node *n)
 	flagd_txn_abort(t);
 }
 
+bool
+flagd_node_stale(flagd_node *n)
+{
+	flagd_consensus_status st;
+
+	flagd_consensus_status_get(n->cons, &st);
+	if (flagd_consensus_stale(&st, n->cfg->election_ms, sl_mono_ms())) {
+		return (true);
+	}
+	// A store rebuilt after a machine crash starts empty: its answers
+	// are stale until it has applied what the cluster had committed.
+	if (atomic_load(&n->catching_up)) {
+		if (st.commit_index == 0 ||
+		    st.applied_index < st.commit_index) {
+			return (true);
+		}
+		atomic_store(&n->catching_up, false);
+		sl_log_notice("store.rebuild",
+		    "caught up at index %llu: answers are current again",
+		    (unsigned long long) st.applied_index);
+	}
+	return (false);
+}
+
 // Heartbeats carry this: a node without a leader for longer than an
 // election timeout may be behind, and its clients should look elsewhere.
 static bool
 node_stale(void *arg)
 {
-	flagd_node            *n = arg;
-	flagd_consensus_status st;
-
-	flagd_consensus_status_get(n->cons, &st);
-	return (flagd_consensus_stale(&st, n->cfg->election_ms, sl_mono_ms()));
+	return (flagd_node_stale(arg));
 }
 
 int
@@ -820,6 +841,7 @@ flagd_node_open(flagd_node **np, const flagd_config *cfg)
 		    cfg->data_dir, sluice_strerror(rv));
 		goto fail;
 	}
+	atomic_store(&n->catching_up, flagd_store_rebuilt(n->store));
 	if ((rv = check_keys_file(n)) != SLUICE_OK) {
 		goto fail;
 	}

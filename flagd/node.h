@@ -64,6 +64,13 @@ const flagd_config *flagd_node_config(flagd_node *n);
 uint64_t            flagd_node_started_ms(flagd_node *n);
 /* The node's consensus, for status queries (flagd_consensus_status_get). */
 flagd_consensus *flagd_node_consensus(flagd_node *n);
+
+/*
+ * Whether this node's answers may be behind the cluster: no leader contact
+ * for longer than an election timeout, or a store rebuilt at start (after
+ * a machine crash) that has not yet applied what the cluster committed.
+ */
+bool flagd_node_stale(flagd_node *n);
 /* The change-stream URL clients should dial. */
 const char *flagd_node_publish_url(flagd_node *n);
 /* This node's registry of client acks (flagctl clients / wait). */

@@ -222,6 +222,9 @@ def test_acknowledged_writes_survive_kill_9(tmp_path, crash):
             assert "stage=%s(%d)" % (st["stage"], st["stage_index"]) in \
                 entries[last]["after"], (st, entries[last])
         c.ok("audit", "verify")
+        if crash == "machine":
+            # Its answers were marked stale until it had caught up.
+            assert "caught up at index" in c.flagd.log_text()
     finally:
         if c.flagd.running():
             c.stop()
