@@ -454,6 +454,15 @@ mark_reply(flagd_node *node, Sluice__V1__Reply *rep)
 	rep->stale  = flagd_node_stale(node);
 }
 
+// How long a node may wait on a client's behalf (a revision to apply, the
+// leader's answer) out of the client's deadline: its answer — even "not
+// reached" or "timed out" — must arrive while the client still listens.
+static uint64_t
+answer_within(uint64_t deadline_ms)
+{
+	return (deadline_ms - (deadline_ms / 10 > 50 ? 50 : deadline_ms / 10));
+}
+
 // Validates the header; SLUICE_OK or an error with msg.
 static int
 check_header(const Sluice__V1__Request *req, char *msg, size_t len)
@@ -706,7 +715,7 @@ forward_write(api_ctx *c, Sluice__V1__Request *req, uint64_t leader)
 	}
 	if (req->header->deadline_ms > 0 &&
 	    req->header->deadline_ms < API_WAIT_MAX_MS) {
-		budget = (nng_duration) req->header->deadline_ms;
+		budget = (nng_duration) answer_within(req->header->deadline_ms);
 	}
 	req->header->forwarded = true;
 	if (sl_pack(&req->base, &buf, &len) != SLUICE_OK) {
@@ -987,8 +996,13 @@ handle_request(api_ctx *c, nng_msg *msg)
 		}
 		flagd_consensus_status_get(flagd_node_consensus(node), &st);
 		if (st.role != FLAGD_ROLE_LEADER) {
-			c->fwd_until_ms = sl_mono_ms() +
+			uint64_t until =
 			    2 * flagd_node_config(node)->election_ms + 100;
+			if (req->header->deadline_ms > 0 &&
+			    answer_within(req->header->deadline_ms) < until) {
+				until = answer_within(req->header->deadline_ms);
+			}
+			c->fwd_until_ms = sl_mono_ms() + until;
 			route_write(c, req);
 			sluice__v1__request__free_unpacked(req, NULL);
 			return;
@@ -1005,6 +1019,7 @@ handle_request(api_ctx *c, nng_msg *msg)
 		if (wait > API_WAIT_MAX_MS) {
 			wait = API_WAIT_MAX_MS;
 		}
+		wait = answer_within(wait);
 		c->held_req = req;
 		park(c, req->min_revision, wait);
 		return;

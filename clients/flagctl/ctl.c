@@ -134,6 +134,15 @@ ctl_common_opt(ctl *c, int opt, const char *arg, char *const *argv)
 	case CTL_OPT_JSON:
 		c->json = true;
 		return (-1);
+	case CTL_OPT_MIN_REVISION:
+		if (ctl_parse_u64(arg, &v) != SLUICE_OK || v == 0) {
+			return (ctl_usage(c,
+			    "--min-revision wants a revision (1 or more), not "
+			    "\"%s\"",
+			    arg));
+		}
+		c->min_revision = v;
+		return (-1);
 	case 'h':
 		fputs(c->usage, stdout);
 		return (CTL_EXIT_OK);
@@ -243,6 +252,12 @@ ctl_call(ctl *c, Sluice__V1__Request *req,
 	*repp = NULL;
 	if ((rv = ctl_connect(c)) != SLUICE_OK) {
 		return (rv);
+	}
+	// A read answered by a node that has not applied this revision yet
+	// waits for it (up to the request timeout): read your own writes on
+	// any node of a cluster.
+	if (req->min_revision == 0) {
+		req->min_revision = c->min_revision;
 	}
 	rv    = sl_rpc_call(c->rpc, req, &rep);
 	*repp = rep;

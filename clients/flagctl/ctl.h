@@ -26,6 +26,7 @@ typedef struct ctl {
 	const char *server;      // --server, SLUICE_SERVER, default
 	const char *keyfile;     // --key, SLUICE_KEY; NULL if neither
 	uint32_t    timeout_ms;  // --timeout; 0 = rpc default
+	uint64_t    min_revision; // --min-revision: reads wait for it
 	bool        json;        // --json
 	const char *verb;        // for messages: "promote", "key add", ...
 	const char *usage;       // the verb's usage text, for --help
@@ -45,6 +46,7 @@ enum {
 	CTL_OPT_TIMEOUT,
 	CTL_OPT_JSON,
 	CTL_OPT_HELP,
+	CTL_OPT_MIN_REVISION,
 	CTL_OPT_VERB_BASE // verbs number their own long options from here
 };
 
@@ -53,6 +55,8 @@ enum {
 	    { "key", required_argument, NULL, CTL_OPT_KEY },         \
 	    { "timeout", required_argument, NULL, CTL_OPT_TIMEOUT }, \
 	    { "json", no_argument, NULL, CTL_OPT_JSON },             \
+	    { "min-revision", required_argument, NULL,               \
+	        CTL_OPT_MIN_REVISION },                              \
 	{                                                            \
 		"help", no_argument, NULL, 'h'                       \
 	}

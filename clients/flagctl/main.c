@@ -53,7 +53,7 @@ usage(FILE *f)
 
 	fprintf(f,
 	    "usage: flagctl [--server URL[,URL...]] [--key FILE] "
-	    "[--timeout MS] VERB [ARGS]\n"
+	    "[--timeout MS] [--min-revision R] VERB [ARGS]\n"
 	    "\n"
 	    "The admin CLI of sluice. Every verb takes --help and --json.\n"
 	    "\n"
@@ -62,6 +62,9 @@ usage(FILE *f)
 	    "                  default %s)\n"
 	    "  --key FILE      secret key for writes (SLUICE_KEY)\n"
 	    "  --timeout MS    per request (default 5000)\n"
+	    "  --min-revision R  reads wait (up to the timeout) until the\n"
+	    "                  answering node has applied revision R: read\n"
+	    "                  your own writes on any node of a cluster\n"
 	    "\n"
 	    "verbs:\n",
 	    CTL_DEFAULT_SERVER);

@@ -241,6 +241,16 @@ def test_cluster_bootstrap_and_write_through_each_node(raft_cluster):
     info = call(c.nodes[0].api, "cluster")["cluster"]
     assert [n["id"] for n in info["nodes"]] == [1, 2, 3]
     assert info["leader_id"] in (1, 2, 3)
+    # flagctl --min-revision: a read waits until the answering node has
+    # applied it, and says so when it does not within the timeout.
+    for nd in c.nodes:
+        res = run_flagctl(["--min-revision", str(revs[-1]), "list",
+                           "--json"], server=nd.api, key=c.key)
+        assert res.rc == 0, res
+        assert "via-node-3" in res.out, res
+    res = run_flagctl(["--min-revision", str(revs[-1] + 100), "--timeout",
+                       "300", "list"], server=c.nodes[1].api, key=c.key)
+    assert res.rc == 1 and "not reached" in res.err, res
 
 
 def test_leader_killed_during_writes_loses_no_acknowledged_write(raft_cluster):
