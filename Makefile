@@ -37,7 +37,7 @@ WARN += -Werror
 endif
 
 # Generated headers are system headers: their casts are not ours to fix.
-INCS := -Iproto -Iclients/include -Iclients/lib -Iflagd -Iclients/flagctl \
+INCS := -Iproto -Idaemon -Iclients/include -Iclients/lib -Iflagd -Iclients/flagctl \
 	-Itests/fuzz -isystem $(GEN)
 
 ifeq ($(VARIANT),release)
@@ -76,6 +76,8 @@ LIBS_CTL   := -lyaml -ljansson $(LIBS_NNG) $(LIBS_PROTO)
 # ------------------------------------------------------------------ sources
 
 PROTO_SRC  := $(wildcard proto/*.c)
+# Shared by the daemons only (LMDB): never part of libsluice.
+DAEMON_SRC := $(wildcard daemon/*.c)
 LIB_SRC    := $(wildcard clients/lib/*.c)
 FLAGD_SRC  := $(filter-out flagd/main.c,$(wildcard flagd/*.c))
 CTL_SRC    := $(filter-out clients/flagctl/main.c,$(wildcard clients/flagctl/*.c))
@@ -87,11 +89,13 @@ GEN_H   := $(GEN)/sluice.pb-c.h
 GEN_OBJ := $(B)/obj/gen/sluice.pb-c.o
 
 PROTO_OBJ := $(call obj,$(PROTO_SRC)) $(GEN_OBJ)
+DAEMON_OBJ := $(call obj,$(DAEMON_SRC))
 LIB_OBJ   := $(call obj,$(LIB_SRC))
 FLAGD_OBJ := $(call obj,$(FLAGD_SRC))
 CTL_OBJ   := $(call obj,$(CTL_SRC))
 
 LIBPROTO  := $(B)/libslproto.a
+LIBDAEMON := $(B)/libsldaemon.a
 LIBSLUICE := $(B)/libsluice.a
 LIBSO     := $(B)/libsluice.so.0
 FLAGD     := $(B)/flagd
@@ -142,6 +146,10 @@ $(LIBPROTO): $(PROTO_OBJ)
 	@echo "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
 
+$(LIBDAEMON): $(DAEMON_OBJ)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
 $(LIBSLUICE): $(LIB_OBJ) $(PROTO_OBJ)
 	@echo "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -156,7 +164,7 @@ $(B)/sluice.pc: clients/lib/sluice.pc.in
 	@mkdir -p $(dir $@)
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' $< > $@
 
-$(FLAGD): $(call obj,flagd/main.c) $(FLAGD_OBJ) $(LIBPROTO)
+$(FLAGD): $(call obj,flagd/main.c) $(FLAGD_OBJ) $(LIBDAEMON) $(LIBPROTO)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_FLAGD)
 
@@ -174,7 +182,7 @@ $(B)/tests/unit/lib/%: $(B)/obj/tests/unit/lib/%.o $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka -ljansson $(LIBS_NNG) $(LIBS_PROTO)
 
-$(B)/tests/unit/flagd/%: $(B)/obj/tests/unit/flagd/%.o $(FLAGD_OBJ) $(LIBPROTO)
+$(B)/tests/unit/flagd/%: $(B)/obj/tests/unit/flagd/%.o $(FLAGD_OBJ) $(LIBDAEMON) $(LIBPROTO)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka $(LIBS_FLAGD)
 
@@ -224,17 +232,17 @@ install-gatekeeper: $(GATEKEEPER)
 uninstall-gatekeeper:
 	rm -f $(DESTDIR)$(PREFIX)/bin/gatekeeper
 
-$(GATEKEEPER): $(call obj,gatekeeper/main.c) $(GK_OBJ) $(LIBSLUICE)
+$(GATEKEEPER): $(call obj,gatekeeper/main.c) $(GK_OBJ) $(LIBDAEMON) $(LIBSLUICE)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_GK)
 
 # gatekeeper's fuzz targets (fuzz_gk_*) link its objects; the shorter stem
 # makes this rule win over the generic replay rule.
-$(B)/tests/fuzz/replay_fuzz_gk_%: $(B)/obj/tests/fuzz/fuzz_gk_%.o $(B)/obj/tests/fuzz/replay_main.o $(GK_OBJ) $(LIBSLUICE)
+$(B)/tests/fuzz/replay_fuzz_gk_%: $(B)/obj/tests/fuzz/fuzz_gk_%.o $(B)/obj/tests/fuzz/replay_main.o $(GK_OBJ) $(LIBDAEMON) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_GK)
 
-$(B)/tests/unit/gatekeeper/%: $(B)/obj/tests/unit/gatekeeper/%.o $(GK_OBJ) $(LIBSLUICE)
+$(B)/tests/unit/gatekeeper/%: $(B)/obj/tests/unit/gatekeeper/%.o $(GK_OBJ) $(LIBDAEMON) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka $(LIBS_GK)
 
@@ -316,6 +324,6 @@ format-check:
 
 lint:
 	cppcheck --quiet --enable=warning,performance --error-exitcode=1 \
-		$(INCS) proto clients flagd
+		$(INCS) proto daemon clients flagd gatekeeper
 
 -include $(shell find build/$(VARIANT) -name '*.d' 2>/dev/null)

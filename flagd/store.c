@@ -17,6 +17,7 @@
 
 #include "audit.h"
 #include "codec.h"
+#include "sl_mdb.h"
 #include "store.h"
 
 #define STORE_DEFAULT_MAP_SIZE ((size_t) 1 << 30)
@@ -56,39 +57,6 @@ static const char META_REVISION[]   = "revision";
 static const char META_AUDIT_HEAD[] = "audit_head";
 static const char META_APPLIED[]    = "applied";
 
-static int
-mdb_to_sluice(int rc)
-{
-	switch (rc) {
-	case MDB_SUCCESS:
-		return (SLUICE_OK);
-	case MDB_NOTFOUND:
-		return (SLUICE_ENOENT);
-	case MDB_MAP_FULL:
-	case MDB_TXN_FULL:
-	case ENOSPC:
-		return (SLUICE_EFULL);
-	case ENOMEM:
-		return (SLUICE_ENOMEM);
-	case MDB_CORRUPTED:
-	case MDB_PAGE_NOTFOUND:
-	case MDB_INVALID:
-	case MDB_VERSION_MISMATCH:
-		return (SLUICE_ECORRUPT);
-	case EIO:
-	case EACCES:
-	case EPERM:
-	case ENOENT:
-	case EROFS:
-		return (SLUICE_EIO);
-	default:
-		// The remaining MDB_* codes (bad txn, bad dbi, readers full,
-		// ...) mean misuse or exhausted limits: not the caller's
-		// input.
-		return (rc > 0 ? SLUICE_EIO : SLUICE_EINTERNAL);
-	}
-}
-
 static void
 be64_put(uint8_t *p, uint64_t v)
 {
@@ -121,7 +89,7 @@ db_get(flagd_txn *t, MDB_dbi dbi, const void *k, size_t klen, MDB_val *vp)
 	}
 	key.mv_data = (void *) (uintptr_t) k;
 	key.mv_size = klen;
-	return (mdb_to_sluice(mdb_get(t->txn, dbi, &key, vp)));
+	return (sl_mdb_err(mdb_get(t->txn, dbi, &key, vp)));
 }
 
 static int
@@ -141,7 +109,7 @@ db_put(flagd_txn *t, MDB_dbi dbi, const void *k, size_t klen, const void *v,
 	key.mv_size = klen;
 	val.mv_data = (void *) (uintptr_t) v;
 	val.mv_size = vlen;
-	return (mdb_to_sluice(mdb_put(t->txn, dbi, &key, &val, 0)));
+	return (sl_mdb_err(mdb_put(t->txn, dbi, &key, &val, 0)));
 }
 
 static int
@@ -157,7 +125,7 @@ db_del(flagd_txn *t, MDB_dbi dbi, const void *k, size_t klen)
 	}
 	key.mv_data = (void *) (uintptr_t) k;
 	key.mv_size = klen;
-	return (mdb_to_sluice(mdb_del(t->txn, dbi, &key, NULL)));
+	return (sl_mdb_err(mdb_del(t->txn, dbi, &key, NULL)));
 }
 
 // Stored messages were packed by us: one that does not decode is damage
@@ -227,39 +195,6 @@ meta_set_u64(flagd_txn *t, const char *name, uint64_t val)
 
 // ------------------------------------------------------------ lifecycle
 
-static int
-store_dbis_open(flagd_store *s)
-{
-	static const struct {
-		const char *name;
-		size_t      off;
-	} dbs[] = {
-		{ "meta", offsetof(flagd_store, meta) },
-		{ "rollouts", offsetof(flagd_store, rollouts) },
-		{ "history", offsetof(flagd_store, history) },
-		{ "flags", offsetof(flagd_store, flags) },
-		{ "keys", offsetof(flagd_store, keys) },
-		{ "audit", offsetof(flagd_store, audit) },
-		{ "nonces", offsetof(flagd_store, nonces) },
-		{ "nonce_exp", offsetof(flagd_store, nonce_exp) },
-	};
-	MDB_txn *txn;
-	int      rc;
-
-	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != MDB_SUCCESS) {
-		return (mdb_to_sluice(rc));
-	}
-	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
-		MDB_dbi *dbi = (MDB_dbi *) (void *) ((char *) s + dbs[i].off);
-
-		if ((rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbi)) !=
-		    MDB_SUCCESS) {
-			mdb_txn_abort(txn);
-			return (mdb_to_sluice(rc));
-		}
-	}
-	return (mdb_to_sluice(mdb_txn_commit(txn)));
-}
 
 // The kernel's boot id: it changes when the machine restarts, which is
 // when pages LMDB wrote without fsync may have been lost.
@@ -377,25 +312,27 @@ flagd_store_open(
 	        (rv = state_write(s, "open")) != SLUICE_OK)) {
 		goto fail;
 	}
-	if ((rv = mdb_to_sluice(mdb_env_create(&s->env))) != SLUICE_OK) {
-		s->env = NULL;
-		goto fail;
-	}
-	if ((rv = mdb_to_sluice(mdb_env_set_maxdbs(s->env, 8))) != SLUICE_OK ||
-	    (rv = mdb_to_sluice(mdb_env_set_mapsize(s->env, map))) !=
-	        SLUICE_OK ||
-	    (rv = mdb_to_sluice(mdb_env_set_maxreaders(
-	         s->env, STORE_MAX_READERS))) != SLUICE_OK) {
-		goto fail;
-	}
-	// MDB_NOTLS: read txns are tied to the flagd_txn, not to the thread,
-	// because nng worker threads open and end them concurrently.
-	if ((rv = mdb_to_sluice(mdb_env_open(s->env, dir, flags, 0600))) !=
-	    SLUICE_OK) {
-		goto fail;
-	}
-	if ((rv = store_dbis_open(s)) != SLUICE_OK) {
-		goto fail;
+	{
+		const sl_mdb_db dbs[] = {
+			{ "meta", &s->meta },
+			{ "rollouts", &s->rollouts },
+			{ "history", &s->history },
+			{ "flags", &s->flags },
+			{ "keys", &s->keys },
+			{ "audit", &s->audit },
+			{ "nonces", &s->nonces },
+			{ "nonce_exp", &s->nonce_exp },
+		};
+		// MDB_NOTLS: read txns are tied to the flagd_txn, not to the
+		// thread, because nng worker threads open and end them
+		// concurrently.
+		const sl_mdb_opts mo = { map, flags, STORE_MAX_READERS };
+
+		if ((rv = sl_mdb_open(&s->env, dir, &mo, dbs,
+		         sizeof(dbs) / sizeof(dbs[0]), "store.open")) !=
+		    SLUICE_OK) {
+			goto fail;
+		}
 	}
 	*sp = s;
 	return (SLUICE_OK);
@@ -419,7 +356,7 @@ flagd_store_sync(flagd_store *s)
 	if (rc != MDB_SUCCESS) {
 		sl_log_err("store.sync", "cannot sync %s: %s", s->dir,
 		    mdb_strerror(rc));
-		return (mdb_to_sluice(rc));
+		return (sl_mdb_err(rc));
 	}
 	return (SLUICE_OK);
 }
@@ -455,7 +392,7 @@ flagd_store_begin(flagd_store *s, bool write, flagd_txn **tp)
 	rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
 	if (rc != MDB_SUCCESS) {
 		free(t);
-		return (mdb_to_sluice(rc));
+		return (sl_mdb_err(rc));
 	}
 	*tp = t;
 	return (SLUICE_OK);
@@ -468,7 +405,7 @@ flagd_txn_commit(flagd_txn *t)
 
 	rc = mdb_txn_commit(t->txn);
 	free(t);
-	return (mdb_to_sluice(rc));
+	return (sl_mdb_err(rc));
 }
 
 void
@@ -670,7 +607,7 @@ db_list_msgs(flagd_txn *t, MDB_dbi dbi, const ProtobufCMessageDescriptor *d,
 	int                rc;
 	int                rv;
 
-	if ((rv = mdb_to_sluice(mdb_cursor_open(t->txn, dbi, &c))) !=
+	if ((rv = sl_mdb_err(mdb_cursor_open(t->txn, dbi, &c))) !=
 	    SLUICE_OK) {
 		return (rv);
 	}
@@ -687,7 +624,7 @@ db_list_msgs(flagd_txn *t, MDB_dbi dbi, const ProtobufCMessageDescriptor *d,
 		}
 	}
 	if (rc != MDB_NOTFOUND) {
-		rv = mdb_to_sluice(rc);
+		rv = sl_mdb_err(rc);
 		goto fail;
 	}
 	mdb_cursor_close(c);
@@ -740,7 +677,7 @@ flagd_txn_rollout_at(
 	}
 	k.mv_data = hkey;
 	k.mv_size = history_key(hkey, name, nlen, rev);
-	if ((rv = mdb_to_sluice(mdb_cursor_open(t->txn, t->s->history, &c))) !=
+	if ((rv = sl_mdb_err(mdb_cursor_open(t->txn, t->s->history, &c))) !=
 	    SLUICE_OK) {
 		return (rv);
 	}
@@ -756,7 +693,7 @@ flagd_txn_rollout_at(
 		rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
 	}
 	if (rc != MDB_SUCCESS) {
-		rv = mdb_to_sluice(rc);
+		rv = sl_mdb_err(rc);
 		goto done;
 	}
 	if (k.mv_size != nlen + 9 || memcmp(k.mv_data, hkey, nlen + 1) != 0 ||
@@ -860,7 +797,7 @@ nonce_purge(flagd_txn *t, uint64_t now_ms)
 	int         rc;
 	int         rv = SLUICE_OK;
 
-	if ((rv = mdb_to_sluice(
+	if ((rv = sl_mdb_err(
 	         mdb_cursor_open(t->txn, t->s->nonce_exp, &c))) != SLUICE_OK) {
 		return (rv);
 	}
@@ -884,7 +821,7 @@ nonce_purge(flagd_txn *t, uint64_t now_ms)
 		if (rv != SLUICE_OK) {
 			goto done;
 		}
-		if ((rv = mdb_to_sluice(mdb_cursor_del(c, 0))) != SLUICE_OK) {
+		if ((rv = sl_mdb_err(mdb_cursor_del(c, 0))) != SLUICE_OK) {
 			goto done;
 		}
 		// Start over from the first: after a delete LMDB's
@@ -892,7 +829,7 @@ nonce_purge(flagd_txn *t, uint64_t now_ms)
 		rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
 	}
 	if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
-		rv = mdb_to_sluice(rc);
+		rv = sl_mdb_err(rc);
 	}
 done:
 	mdb_cursor_close(c);
@@ -1015,7 +952,7 @@ flagd_txn_audit_list(flagd_txn *t, const char *rollout, uint64_t after,
 		*morep = false;
 		return (SLUICE_OK);
 	}
-	if ((rv = mdb_to_sluice(mdb_cursor_open(t->txn, t->s->audit, &c))) !=
+	if ((rv = sl_mdb_err(mdb_cursor_open(t->txn, t->s->audit, &c))) !=
 	    SLUICE_OK) {
 		return (rv);
 	}
@@ -1048,7 +985,7 @@ flagd_txn_audit_list(flagd_txn *t, const char *rollout, uint64_t after,
 		}
 	}
 	if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
-		rv = mdb_to_sluice(rc);
+		rv = sl_mdb_err(rc);
 		goto fail;
 	}
 	mdb_cursor_close(c);
@@ -1076,7 +1013,7 @@ db_count(flagd_txn *t, MDB_dbi dbi, uint64_t *np)
 	MDB_stat st;
 	int      rv;
 
-	if ((rv = mdb_to_sluice(mdb_stat(t->txn, dbi, &st))) != SLUICE_OK) {
+	if ((rv = sl_mdb_err(mdb_stat(t->txn, dbi, &st))) != SLUICE_OK) {
 		return (rv);
 	}
 	*np = st.ms_entries;
@@ -1100,9 +1037,9 @@ flagd_txn_stats(flagd_txn *t, flagd_store_stats *stp)
 	    (rv = db_count(t, t->s->nonces, &st.nonces)) != SLUICE_OK) {
 		return (rv);
 	}
-	if ((rv = mdb_to_sluice(mdb_env_info(t->s->env, &info))) !=
+	if ((rv = sl_mdb_err(mdb_env_info(t->s->env, &info))) !=
 	        SLUICE_OK ||
-	    (rv = mdb_to_sluice(mdb_env_stat(t->s->env, &es))) != SLUICE_OK) {
+	    (rv = sl_mdb_err(mdb_env_stat(t->s->env, &es))) != SLUICE_OK) {
 		return (rv);
 	}
 	st.map_size = info.me_mapsize;
@@ -1209,7 +1146,7 @@ flagd_txn_snapshot(flagd_txn *t, Sluice__V1__StoreSnapshot **snapp)
 		int         rc;
 
 		rc = mdb_cursor_open(t->txn, snap_dbi(t->s, i), &cur);
-		if ((rv = mdb_to_sluice(rc)) != SLUICE_OK) {
+		if ((rv = sl_mdb_err(rc)) != SLUICE_OK) {
 			break;
 		}
 		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
@@ -1221,7 +1158,7 @@ flagd_txn_snapshot(flagd_txn *t, Sluice__V1__StoreSnapshot **snapp)
 			}
 		}
 		if (rv == SLUICE_OK && rc != MDB_NOTFOUND) {
-			rv = mdb_to_sluice(rc);
+			rv = sl_mdb_err(rc);
 		}
 		mdb_cursor_close(cur);
 	}
@@ -1256,7 +1193,7 @@ flagd_txn_restore(flagd_txn *t, const Sluice__V1__StoreSnapshot *snap)
 		}
 	}
 	for (size_t i = 0; i < SNAP_NDBS; i++) {
-		if ((rv = mdb_to_sluice(mdb_drop(t->txn, snap_dbi(t->s, i), 0))) !=
+		if ((rv = sl_mdb_err(mdb_drop(t->txn, snap_dbi(t->s, i), 0))) !=
 		    SLUICE_OK) {
 			return (rv);
 		}

@@ -2,30 +2,37 @@
 /*
  * config.h — gatekeeper's configuration: defaults, then GATEKEEPER_*
  * environment variables, then argv, each overriding the last. One table
- * drives parsing, validation and --help.
+ * (config.c, read by proto's sl_config) drives parsing, range checks,
+ * --help and --print-config.
  */
 #ifndef GK_CONFIG_H
 #define GK_CONFIG_H
 
+#include <stdio.h>
+
 #include "sl.h"
 
 typedef struct gk_config {
-	char     api_url[256];   /* --api */
-	char     http_url[256];  /* --http ("" = none) */
-	char     flagd[1024];    /* --flagd URL[,URL...] */
-	char     key_file[1024]; /* --key */
-	char     data_dir[1024]; /* --data */
-	char     log_level[16];  /* --log-level */
-	uint64_t contexts;       /* --contexts */
-	uint64_t skew_ms;        /* --skew-ms */
-	uint64_t tick_ms;        /* --tick-ms */
-	uint64_t drain_ms;       /* --drain-ms */
+	char    *api_url;   /* --api */
+	char    *http_url;  /* --http ("" = none) */
+	char    *flagd;     /* --flagd URL[,URL...] */
+	char    *key_file;  /* --key */
+	char    *data_dir;  /* --data */
+	char    *log_level; /* --log-level */
+	uint64_t contexts;  /* --contexts */
+	uint64_t skew_ms;   /* --skew-ms */
+	uint64_t tick_ms;   /* --tick-ms */
+	uint64_t drain_ms;  /* --drain-ms */
 } gk_config;
 
 enum { GK_CONFIG_OK = 0, GK_CONFIG_EXIT_OK = 1, GK_CONFIG_USAGE = 2 };
 
 void gk_config_defaults(gk_config *c);
-/* GK_CONFIG_OK, GK_CONFIG_EXIT_OK (--help printed) or GK_CONFIG_USAGE. */
+void gk_config_fini(gk_config *c); /* frees the strings */
+/*
+ * GK_CONFIG_OK, GK_CONFIG_EXIT_OK (--help, --version or --print-config
+ * printed) or GK_CONFIG_USAGE (a message is on stderr).
+ */
 int gk_config_parse(gk_config *c, int argc, char **argv);
 
 #endif /* GK_CONFIG_H */

@@ -10,6 +10,7 @@
 #include <lmdb.h>
 
 #include "db.h"
+#include "sl_mdb.h"
 
 #define NAME_MAX_ 256u
 
@@ -23,71 +24,36 @@ struct gk_txn {
 	MDB_txn *txn;
 };
 
-static int
-mdb_err(int rc)
-{
-	switch (rc) {
-	case MDB_SUCCESS:
-		return (SLUICE_OK);
-	case MDB_NOTFOUND:
-		return (SLUICE_ENOENT);
-	case MDB_MAP_FULL:
-	case MDB_TXN_FULL:
-		return (SLUICE_EFULL);
-	case MDB_CORRUPTED:
-	case MDB_PAGE_NOTFOUND:
-	case MDB_INVALID:
-	case MDB_VERSION_MISMATCH:
-		return (SLUICE_ECORRUPT);
-	default:
-		return (SLUICE_EIO);
-	}
-}
 
 int
 gk_db_open(gk_db **dp, const char *dir)
 {
-	gk_db   *d;
-	MDB_txn *txn;
-	int      rc;
+	gk_db *d;
+	int    rv;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
 		return (SLUICE_ENOMEM);
 	}
-	if ((rc = mdb_env_create(&d->env)) != 0) {
-		free(d);
-		return (mdb_err(rc));
-	}
-	if ((rc = mdb_env_set_maxdbs(d->env, 8)) != 0 ||
-	    (rc = mdb_env_set_mapsize(d->env, (size_t) 1 << 30)) != 0 ||
-	    (rc = mdb_env_open(d->env, dir, 0, 0600)) != 0) {
-		sl_log_err(
-		    "db.open", "cannot open %s: %s", dir, mdb_strerror(rc));
-		goto fail;
-	}
-	if ((rc = mdb_txn_begin(d->env, NULL, 0, &txn)) != 0) {
-		goto fail;
-	}
-	if ((rc = mdb_dbi_open(txn, "state", MDB_CREATE, &d->state)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "window", MDB_CREATE, &d->window)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "record", MDB_CREATE, &d->record)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "replay", MDB_CREATE, &d->replay)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "evidence", MDB_CREATE, &d->evidence)) !=
-	        0 ||
-	    (rc = mdb_dbi_open(txn, "pending", MDB_CREATE, &d->pending)) !=
-	        0) {
-		mdb_txn_abort(txn);
-		goto fail;
-	}
-	if ((rc = mdb_txn_commit(txn)) != 0) {
-		goto fail;
+	{
+		const sl_mdb_db dbs[] = {
+			{ "state", &d->state },
+			{ "window", &d->window },
+			{ "record", &d->record },
+			{ "replay", &d->replay },
+			{ "evidence", &d->evidence },
+			{ "pending", &d->pending },
+		};
+		const sl_mdb_opts mo = { (size_t) 1 << 30, 0, 0 };
+
+		if ((rv = sl_mdb_open(&d->env, dir, &mo, dbs,
+		         sizeof(dbs) / sizeof(dbs[0]), "db.open")) !=
+		    SLUICE_OK) {
+			free(d);
+			return (rv);
+		}
 	}
 	*dp = d;
 	return (SLUICE_OK);
-fail:
-	mdb_env_close(d->env);
-	free(d);
-	return (mdb_err(rc));
 }
 
 void
@@ -113,7 +79,7 @@ gk_db_begin(gk_db *d, bool write, gk_txn **tp)
 	if ((rc = mdb_txn_begin(
 	         d->env, NULL, write ? 0 : MDB_RDONLY, &t->txn)) != 0) {
 		free(t);
-		return (mdb_err(rc));
+		return (sl_mdb_err(rc));
 	}
 	*tp = t;
 	return (SLUICE_OK);
@@ -125,7 +91,7 @@ gk_txn_commit(gk_txn *t)
 	int rc = mdb_txn_commit(t->txn);
 
 	free(t);
-	return (mdb_err(rc));
+	return (sl_mdb_err(rc));
 }
 
 void
@@ -144,7 +110,7 @@ put(gk_txn *t, MDB_dbi dbi, const void *k, size_t kl, const void *v, size_t vl)
 	MDB_val key = { kl, (void *) (uintptr_t) k };
 	MDB_val val = { vl, (void *) (uintptr_t) v };
 
-	return (mdb_err(mdb_put(t->txn, dbi, &key, &val, 0)));
+	return (sl_mdb_err(mdb_put(t->txn, dbi, &key, &val, 0)));
 }
 
 // rollout '\0' u64 BE: sorts by rollout, then by number.
@@ -177,7 +143,7 @@ gk_txn_get_state(gk_txn *t, const char *rollout, gk_db_state *s)
 	int     rc;
 
 	if ((rc = mdb_get(t->txn, t->d->state, &key, &val)) != 0) {
-		return (mdb_err(rc));
+		return (sl_mdb_err(rc));
 	}
 	if (val.mv_size != sizeof(*s)) {
 		return (SLUICE_ECORRUPT);
@@ -221,7 +187,7 @@ gk_txn_del_window(gk_txn *t, const char *rollout, uint64_t id)
 		return (SLUICE_EINVAL);
 	}
 	rc = mdb_del(t->txn, t->d->window, &key, NULL);
-	return (rc == MDB_NOTFOUND ? SLUICE_OK : mdb_err(rc));
+	return (rc == MDB_NOTFOUND ? SLUICE_OK : sl_mdb_err(rc));
 }
 
 // Walks the window entries of rollout; del: delete each.
@@ -239,7 +205,7 @@ walk_window(
 		return (SLUICE_EINVAL);
 	}
 	if ((rc = mdb_cursor_open(t->txn, t->d->window, &cur)) != 0) {
-		return (mdb_err(rc));
+		return (sl_mdb_err(rc));
 	}
 	rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
 	while (rc == 0) {
@@ -259,7 +225,7 @@ walk_window(
 		memcpy(&at, val.mv_data, 8);
 		if (del) {
 			if ((rc = mdb_cursor_del(cur, 0)) != 0) {
-				rv = mdb_err(rc);
+				rv = sl_mdb_err(rc);
 				break;
 			}
 			// Seek again from the prefix: simple and exact.
@@ -276,7 +242,7 @@ walk_window(
 	}
 	mdb_cursor_close(cur);
 	if (rv == SLUICE_OK && rc != 0 && rc != MDB_NOTFOUND) {
-		rv = mdb_err(rc);
+		rv = sl_mdb_err(rc);
 	}
 	return (rv);
 }
@@ -335,7 +301,7 @@ gk_txn_get_evidence(gk_txn *t, const char *rollout, uint64_t revision,
 		return (SLUICE_EINVAL);
 	}
 	if ((rc = mdb_get(t->txn, t->d->evidence, &key, &val)) != 0) {
-		return (mdb_err(rc));
+		return (sl_mdb_err(rc));
 	}
 	if ((b = malloc(val.mv_size + 1)) == NULL) {
 		return (SLUICE_ENOMEM);
@@ -354,7 +320,7 @@ gk_txn_each_state(gk_txn *t, gk_db_state_cb cb, void *arg)
 	int         rc, rv = SLUICE_OK;
 
 	if ((rc = mdb_cursor_open(t->txn, t->d->state, &cur)) != 0) {
-		return (mdb_err(rc));
+		return (sl_mdb_err(rc));
 	}
 	while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
 		char        name[NAME_MAX_];
@@ -385,7 +351,7 @@ gk_txn_each_replay(gk_txn *t, gk_db_replay_cb cb, void *arg)
 	int         rc, rv = SLUICE_OK;
 
 	if ((rc = mdb_cursor_open(t->txn, t->d->replay, &cur)) != 0) {
-		return (mdb_err(rc));
+		return (sl_mdb_err(rc));
 	}
 	while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
 		char     k[NAME_MAX_ * 2 + 2];
@@ -444,7 +410,7 @@ gk_txn_del_pending(gk_txn *t, const uint8_t *nonce, size_t nlen)
 		return (SLUICE_EINVAL);
 	}
 	rc = mdb_del(t->txn, t->d->pending, &key, NULL);
-	return (rc == MDB_NOTFOUND ? SLUICE_OK : mdb_err(rc));
+	return (rc == MDB_NOTFOUND ? SLUICE_OK : sl_mdb_err(rc));
 }
 
 int
@@ -455,7 +421,7 @@ gk_txn_each_pending(gk_txn *t, gk_db_pending_cb cb, void *arg)
 	int         rc, rv = SLUICE_OK;
 
 	if ((rc = mdb_cursor_open(t->txn, t->d->pending, &cur)) != 0) {
-		return (mdb_err(rc));
+		return (sl_mdb_err(rc));
 	}
 	while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
 		uint8_t  nonce[NONCE_MAX_];

@@ -31,8 +31,10 @@ main(int argc, char **argv)
 	gk_config_defaults(&cfg);
 	switch (gk_config_parse(&cfg, argc, argv)) {
 	case GK_CONFIG_EXIT_OK:
+		gk_config_fini(&cfg);
 		return (0);
 	case GK_CONFIG_USAGE:
+		gk_config_fini(&cfg);
 		return (2);
 	default:
 		break;
@@ -46,6 +48,7 @@ main(int argc, char **argv)
 
 	if (sl_crypto_init() != SLUICE_OK) {
 		sl_log_err("main.crypto", "libsodium failed to initialise");
+		gk_config_fini(&cfg);
 		return (1);
 	}
 	o.flagd    = cfg.flagd;
@@ -75,6 +78,7 @@ main(int argc, char **argv)
 	sl_http_close(http);
 	gk_core_close(core);
 	sl_log_notice("main.stop", "stopped cleanly");
+	gk_config_fini(&cfg);
 	nng_fini();
 	return (0);
 
@@ -83,5 +87,6 @@ fail:
 	gk_api_close(api);
 	sl_http_close(http);
 	gk_core_close(core);
+	gk_config_fini(&cfg);
 	return (1);
 }

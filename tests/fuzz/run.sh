@@ -15,10 +15,11 @@ make --no-print-directory build/gen/sluice.pb-c.h >/dev/null
 
 CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -std=c11 \
 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iproto -Iclients/include \
--Iclients/lib -Iclients/flagctl -Itests/fuzz -isystem build/gen -Igatekeeper"
+-Iclients/lib -Iclients/flagctl -Itests/fuzz -isystem build/gen -Igatekeeper \
+-Idaemon"
 SRCS="$(ls proto/*.c clients/lib/*.c) build/gen/sluice.pb-c.c \
 $(ls clients/flagctl/*.c | grep -v '/main\.c$') \
-$(ls gatekeeper/*.c | grep -v '/main\.c$')"
+$(ls gatekeeper/*.c | grep -v '/main\.c$') $(ls daemon/*.c)"
 LIBS="-lnng -lpthread -lprotobuf-c -lsodium -lyaml -ljansson -llmdb -lm"
 
 status=0
