@@ -20,10 +20,6 @@
 #include "codec.h"
 #include "envelope.h"
 
-#ifndef SLUICE_VERSION
-#define SLUICE_VERSION "0.1.0"
-#endif
-
 // Requests above SL_MAX_REQUEST_BYTES get an ETOOBIG reply; nng drops the
 // connection only above this hard cap, which bounds memory per request.
 #define API_RECV_MAX (1024u * 1024u)

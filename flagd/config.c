@@ -15,10 +15,6 @@
 #include "sl.h"
 #include "sl_config.h"
 
-#ifndef SLUICE_VERSION
-#define SLUICE_VERSION "0.1.0"
-#endif
-
 #define F(m) offsetof(flagd_config, m)
 
 static const sl_conf_item items[] = {

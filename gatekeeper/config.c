@@ -12,10 +12,6 @@
 #include "config.h"
 #include "sl_config.h"
 
-#ifndef SLUICE_VERSION
-#define SLUICE_VERSION "0.1.0"
-#endif
-
 #define F(f) offsetof(gk_config, f)
 
 static const sl_conf_item items[] = {

@@ -19,6 +19,11 @@
 /* Protocol version carried in every request header. */
 #define SL_API_VERSION 1u
 
+/* The release the daemons report (--version, GetInfo). */
+#ifndef SLUICE_VERSION
+#define SLUICE_VERSION "0.1.0"
+#endif
+
 /* Size limits for decoders (bytes). */
 #define SL_MAX_COMMAND_BYTES (64u * 1024u) /* Command body   */
 #define SL_MAX_REQUEST_BYTES (SL_MAX_COMMAND_BYTES + 4096u)
