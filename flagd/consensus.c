@@ -65,6 +65,8 @@ struct flagd_consensus {
 	bool     was_leader;
 	struct raft_barrier notify; // see notify_commit()
 	bool                notify_pending;
+	void                *snap_view;  // the snapshot in flight's view
+	uint64_t             snap_index; // and the index it reflects
 	struct raft_transfer transfer;
 	bool                 transfer_pending;
 	bool                 transfer_wanted; // under mtx
@@ -237,22 +239,50 @@ fsm_apply(struct raft_fsm *f, const struct raft_buffer *buf, void **result)
 	return (0);
 }
 
+// Snapshots use libraft's version-3 FSM: fsm_snapshot pins the view on
+// the loop thread, fsm_snapshot_async serialises it on a libuv worker, and
+// fsm_snapshot_finalize (loop thread) frees what the first two made. One
+// snapshot is in flight at a time (libraft's rule), so one view slot.
+static int fsm_snapshot_async(
+    struct raft_fsm *f, struct raft_buffer *bufs[], unsigned *n);
+
 static int
 fsm_snapshot(struct raft_fsm *f, struct raft_buffer *bufs[], unsigned *n)
 {
 	flagd_consensus *c = f->data;
-	uint8_t         *data;
-	size_t           len;
-	void            *copy;
 
-	if (c->fsm.snapshot(c->fsm.arg, &data, &len) != SLUICE_OK) {
+	*bufs = NULL;
+	*n    = 0;
+	if (c->fsm.snapshot_begin(c->fsm.arg, &c->snap_view) != SLUICE_OK) {
+		c->snap_view = NULL;
 		return (RAFT_IOERR);
 	}
-	size_t flen;
+	c->snap_index = raft_last_applied(&c->raft);
+	if (c->rfsm.snapshot_async == NULL) {
+		return (fsm_snapshot_async(f, bufs, n)); // no worker: here
+	}
+	return (0);
+}
 
+static int
+fsm_snapshot_async(
+    struct raft_fsm *f, struct raft_buffer *bufs[], unsigned *n)
+{
+	flagd_consensus *c = f->data;
+	uint8_t         *data;
+	size_t           len;
+	size_t           flen;
+	void            *copy;
+	uint64_t         t0 = sl_mono_ms();
+
+	if (c->fsm.snapshot_write(c->fsm.arg, c->snap_view, &data, &len) !=
+	    SLUICE_OK) {
+		return (RAFT_IOERR);
+	}
 	if ((*bufs = raft_malloc(sizeof(**bufs))) == NULL ||
 	    frame(data, len, NULL, 0, &copy, &flen) != SLUICE_OK) {
 		raft_free(*bufs);
+		*bufs = NULL;
 		free(data);
 		return (RAFT_NOMEM);
 	}
@@ -260,8 +290,32 @@ fsm_snapshot(struct raft_fsm *f, struct raft_buffer *bufs[], unsigned *n)
 	(*bufs)[0].base = copy;
 	(*bufs)[0].len  = flen;
 	*n              = 1;
-	sl_log_info("raft.snapshot", "store snapshot at index %llu: %zu bytes",
-	    (unsigned long long) raft_last_applied(&c->raft), len);
+	sl_log_info("raft.snapshot",
+	    "store snapshot at index %llu: %zu bytes, serialised in %llu ms "
+	    "off the loop",
+	    (unsigned long long) c->snap_index, len,
+	    (unsigned long long) (sl_mono_ms() - t0));
+	return (0);
+}
+
+static int
+fsm_snapshot_finalize(
+    struct raft_fsm *f, struct raft_buffer *bufs[], unsigned *n)
+{
+	flagd_consensus *c = f->data;
+
+	if (*bufs != NULL) {
+		for (unsigned i = 0; i < *n; i++) {
+			raft_free((*bufs)[i].base);
+		}
+		raft_free(*bufs);
+	}
+	*bufs = NULL;
+	*n    = 0;
+	if (c->snap_view != NULL) {
+		c->fsm.snapshot_end(c->fsm.arg, c->snap_view);
+		c->snap_view = NULL;
+	}
 	return (0);
 }
 
@@ -843,11 +897,22 @@ flagd_consensus_open(flagd_consensus **cp, const flagd_config *cfg,
 	raft_uv_set_auto_recovery(&c->io, false);
 	raft_uv_set_segment_size(
 	    &c->io, (size_t) (cfg->segment_kb / 4u * 4u) * 1024u);
-	c->rfsm.version  = 1;
-	c->rfsm.data     = c;
-	c->rfsm.apply    = fsm_apply;
-	c->rfsm.snapshot = fsm_snapshot;
-	c->rfsm.restore  = fsm_restore;
+	c->rfsm.version           = 3;
+	c->rfsm.data              = c;
+	c->rfsm.apply             = fsm_apply;
+	c->rfsm.snapshot          = fsm_snapshot;
+	c->rfsm.snapshot_finalize = fsm_snapshot_finalize;
+	c->rfsm.restore           = fsm_restore;
+	// libraft 0.15's libuv backend implements async_work (a version-2
+	// field of struct raft_io) but still says version 1, and raft_init
+	// refuses async snapshots below 2: say what it is. Without the
+	// method, snapshots are serialised on the loop as before.
+	if (c->io.async_work != NULL) {
+		if (c->io.version < 2) {
+			c->io.version = 2;
+		}
+		c->rfsm.snapshot_async = fsm_snapshot_async;
+	}
 	if ((rv = raft_init(
 	         &c->raft, &c->io, &c->rfsm, self->id, self->raft)) != 0) {
 		rv = raft_fail(c, "raft_init", rv);

@@ -37,8 +37,19 @@ typedef struct flagd_consensus_fsm {
 	    void **resultp);
 	/* Frees an apply result nobody waits for. */
 	void (*free_result)(void *arg, void *result);
-	/* The whole state as one malloc'd buffer (freed by consensus). */
-	int (*snapshot)(void *arg, uint8_t **bufp, size_t *lenp);
+	/*
+	 * A snapshot in three steps, so the loop is not held while the
+	 * state is serialised. snapshot_begin (loop thread) pins a
+	 * consistent view of the state as of the last applied entry into
+	 * *viewp and must be quick; snapshot_write (a libuv worker thread,
+	 * while the loop goes on applying) serialises that view into one
+	 * malloc'd buffer (freed by consensus); snapshot_end (loop thread)
+	 * releases the view, whatever happened.
+	 */
+	int (*snapshot_begin)(void *arg, void **viewp);
+	int (*snapshot_write)(void *arg, void *view, uint8_t **bufp,
+	    size_t *lenp);
+	void (*snapshot_end)(void *arg, void *view);
 	/* Replaces the state with a snapshot's (buf borrowed). */
 	int (*restore)(void *arg, const void *buf, size_t len);
 	/* This node has just become the leader. */

@@ -249,32 +249,47 @@ fsm_free_result(void *arg, void *result)
 	result_free(result);
 }
 
+// Loop thread: a read transaction is the view — LMDB's MVCC keeps it as of
+// the last applied entry while the loop goes on writing.
 static int
-fsm_snapshot(void *arg, uint8_t **bufp, size_t *lenp)
+fsm_snapshot_begin(void *arg, void **viewp)
+{
+	flagd_node *n = arg;
+
+	return (flagd_store_begin(n->store, false, (flagd_txn **) viewp));
+}
+
+// A libuv worker thread: the whole store, packed.
+static int
+fsm_snapshot_write(void *arg, void *view, uint8_t **bufp, size_t *lenp)
 {
 	flagd_node                *n = arg;
-	flagd_txn                 *t;
 	Sluice__V1__StoreSnapshot *snap;
 	uint8_t                   *buf;
 	size_t                     len;
 	int                        rv;
 
-	if ((rv = flagd_store_begin(n->store, false, &t)) != SLUICE_OK) {
-		return (rv);
-	}
-	rv = flagd_txn_snapshot(t, &snap);
-	flagd_txn_abort(t);
-	if (rv != SLUICE_OK) {
+	if ((rv = flagd_txn_snapshot(view, &snap)) != SLUICE_OK) {
 		return (rv);
 	}
 	len = sluice__v1__store_snapshot__get_packed_size(snap);
-	buf = sl_xmalloc(len > 0 ? len : 1);
+	if ((buf = malloc(len > 0 ? len : 1)) == NULL) {
+		flagd_store_snapshot_free(snap);
+		return (SLUICE_ENOMEM);
+	}
 	(void) sluice__v1__store_snapshot__pack(snap, buf);
 	flagd_store_snapshot_free(snap);
 	atomic_fetch_add(&n->metrics.snapshots_taken, 1);
 	*bufp = buf;
 	*lenp = len;
 	return (SLUICE_OK);
+}
+
+static void
+fsm_snapshot_end(void *arg, void *view)
+{
+	(void) arg;
+	flagd_txn_abort(view);
 }
 
 static int
@@ -860,7 +875,9 @@ flagd_node_open(flagd_node **np, const flagd_config *cfg)
 	fsm.arg         = n;
 	fsm.apply       = fsm_apply;
 	fsm.free_result = fsm_free_result;
-	fsm.snapshot    = fsm_snapshot;
+	fsm.snapshot_begin = fsm_snapshot_begin;
+	fsm.snapshot_write = fsm_snapshot_write;
+	fsm.snapshot_end   = fsm_snapshot_end;
 	fsm.restore     = fsm_restore;
 	fsm.leader      = fsm_leader;
 	if ((rv = flagd_consensus_open(&n->cons, cfg, &fsm)) != SLUICE_OK) {
