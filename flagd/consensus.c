@@ -65,6 +65,10 @@ struct flagd_consensus {
 	bool     was_leader;
 	struct raft_barrier notify; // see notify_commit()
 	bool                notify_pending;
+	uv_timer_t          notify_timer; // see notify_after_commit()
+	bool                notify_armed;
+	uint64_t            last_propose_ns; // the last two proposals' gap
+	uint64_t            propose_gap_ns;
 	void                *snap_view;  // the snapshot in flight's view
 	uint64_t             snap_index; // and the index it reflects
 	struct raft_transfer transfer;
@@ -372,9 +376,47 @@ notify_commit(flagd_consensus *c)
 		return;
 	}
 	c->notify.data = c;
+	if (c->notify_armed) {
+		uv_timer_stop(&c->notify_timer);
+		c->notify_armed = false;
+	}
 	if (raft_barrier(&c->raft, &c->notify, notify_cb) == 0) {
 		c->notify_pending = true;
 	}
+}
+
+// When writes come one after another, the next write's AppendEntries
+// carries the commit index anyway, and a barrier would only make it wait
+// for one more disk write on every node (~0.15 ms of a 0.8 ms write). So
+// a commit that follows a proposal gap shorter than NOTIFY_STREAM_NS
+// arms a timer instead, cancelled by the next proposal; only the last
+// write of a stream pays the timer (1 ms, libuv's resolution) before its
+// barrier. An isolated write gets its barrier at once.
+#define NOTIFY_STREAM_NS (2u * 1000u * 1000u)
+#define NOTIFY_DELAY_MS 1u
+
+static void
+notify_timer_cb(uv_timer_t *t)
+{
+	flagd_consensus *c = t->data;
+
+	c->notify_armed = false;
+	notify_commit(c);
+}
+
+static void
+notify_after_commit(flagd_consensus *c)
+{
+	if (c->cfg->npeers < 2 || c->notify_pending || c->notify_armed) {
+		return;
+	}
+	if (c->propose_gap_ns != 0 && c->propose_gap_ns < NOTIFY_STREAM_NS &&
+	    uv_timer_start(&c->notify_timer, notify_timer_cb, NOTIFY_DELAY_MS,
+	        0) == 0) {
+		c->notify_armed = true;
+		return;
+	}
+	notify_commit(c);
 }
 
 static void
@@ -387,7 +429,7 @@ apply_cb(struct raft_apply *req, int status, void *result)
 
 	if (status == 0) {
 		p->cb(p->arg, SLUICE_OK, "", result);
-		notify_commit(c);
+		notify_after_commit(c);
 	} else if (status == RAFT_NOTLEADER) {
 		p->cb(p->arg, SLUICE_ENOTLEADER,
 		    "this node lost the leadership before the write was "
@@ -446,8 +488,20 @@ propose_queued(flagd_consensus *c, prop *list)
 		p->owner    = c;
 		if ((rv = raft_apply(&c->raft, &p->req, &b, 1, apply_cb)) ==
 		    0) {
+			uint64_t ns = sl_mono_ns();
+
 			p->inext    = c->inflight;
 			c->inflight = p;
+			// Its AppendEntries carries the commit index: no
+			// barrier needed for what committed before it.
+			if (c->notify_armed) {
+				uv_timer_stop(&c->notify_timer);
+				c->notify_armed = false;
+			}
+			c->propose_gap_ns = c->last_propose_ns != 0
+			    ? ns - c->last_propose_ns
+			    : 0;
+			c->last_propose_ns = ns;
 		} else {
 			raft_free(b.base);
 			p->cb(p->arg,
@@ -639,7 +693,10 @@ async_cb(uv_async_t *a)
 	if (stop) {
 		fail_all(list, SLUICE_ECLOSED, "flagd is shutting down");
 		uv_timer_stop(&c->tick);
+		uv_timer_stop(&c->notify_timer);
+		c->notify_armed = false;
 		uv_close((uv_handle_t *) &c->tick, NULL);
+		uv_close((uv_handle_t *) &c->notify_timer, NULL);
 		uv_close((uv_handle_t *) &c->async, NULL);
 		raft_close(&c->raft, raft_closed_cb);
 		return;
@@ -827,6 +884,7 @@ teardown(flagd_consensus *c)
 	}
 	if (c->handles_init) {
 		uv_close((uv_handle_t *) &c->tick, NULL);
+		uv_close((uv_handle_t *) &c->notify_timer, NULL);
 		uv_close((uv_handle_t *) &c->async, NULL);
 	}
 	if (c->loop_init) {
@@ -869,12 +927,14 @@ flagd_consensus_open(flagd_consensus **cp, const flagd_config *cfg,
 	}
 	c->loop_init = true;
 	if (uv_async_init(&c->loop, &c->async, async_cb) != 0 ||
-	    uv_timer_init(&c->loop, &c->tick) != 0) {
+	    uv_timer_init(&c->loop, &c->tick) != 0 ||
+	    uv_timer_init(&c->loop, &c->notify_timer) != 0) {
 		rv = SLUICE_EINTERNAL;
 		goto fail;
 	}
-	c->async.data   = c;
-	c->tick.data    = c;
+	c->async.data        = c;
+	c->tick.data         = c;
+	c->notify_timer.data = c;
 	c->handles_init = true;
 	// Peers are named by host name in the configuration; the wrapper
 	// resolves them on each connect (transport.h).
