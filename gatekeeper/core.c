@@ -387,11 +387,11 @@ evaluate(gk_ro *ro, size_t n, uint64_t now, bool new_report, gk_gate_state *st,
 }
 
 typedef struct verdict {
-	bool      accepted;
-	bool      counted;
-	gk_reject why;
-	bool      decide;
-	char      rollout[SLUICE_MAX_NAME];
+	bool        accepted;
+	bool        counted;
+	gk_reject   why;
+	gk_pending *dec; /* a decision to send once the report committed */
+	char        rollout[SLUICE_MAX_NAME];
 } verdict;
 
 static void
@@ -403,25 +403,141 @@ count_reject(gk_core *c, verdict *v, gk_reject why)
 	    "report.reject", "report rejected: %s", gk_reject_name(why));
 }
 
-// Accepts a verified report under c->mtx: replay check, store, evaluate.
-static void
-accept_locked(gk_core *c, gk_ro *ro, const Sluice__V1__SignedReport *sr,
-    Sluice__V1__MetricReport *r, const uint8_t *buf, size_t len, uint64_t now,
-    verdict *v)
-{
-	gk_gate_state st = ro->st.gate;
-	gk_db_state   ds = ro->st;
-	gk_eval       ev;
-	gk_txn       *t;
-	gk_entry     *e;
-	int           si, rv;
-	bool          counted;
-	size_t        drop = 0;
+// A verified report waiting for its group commit. Everything is borrowed
+// from the API thread that waits for it, except r.
+typedef struct gk_job {
+	struct gk_job                  *next;
+	const Sluice__V1__SignedReport *sr;
+	Sluice__V1__MetricReport       *r; /* owned; NULL once in a window */
+	const uint8_t                  *buf;
+	size_t                          len;
+	uint64_t                        now;
+	verdict                        *v;
+	bool                            final; /* rejected for good */
+	bool                            done;
+} gk_job;
 
+// What a batch changed in memory before its commit, to put back when the
+// commit fails: each rollout's state as it was before its first report of
+// the batch (its window is re-read from the database, which still has the
+// window as it was).
+typedef struct undo_ro {
+	gk_ro      *ro;
+	gk_db_state st;
+	gk_eval     last;
+	bool        evaluated;
+} undo_ro;
+
+typedef struct undo {
+	undo_ro *v;
+	size_t   n, cap;
+	bool     replay; /* the replay table was changed */
+} undo;
+
+static void
+undo_touch(undo *u, gk_ro *ro)
+{
+	for (size_t i = 0; i < u->n; i++) {
+		if (u->v[i].ro == ro) {
+			return;
+		}
+	}
+	if (u->n == u->cap) {
+		u->cap = u->cap ? u->cap * 2 : 4;
+		if ((u->v = realloc(u->v, u->cap * sizeof(*u->v))) == NULL) {
+			sl_panic(__FILE__, __LINE__, "out of memory");
+		}
+	}
+	u->v[u->n].ro        = ro;
+	u->v[u->n].st        = ro->st;
+	u->v[u->n].last      = ro->last;
+	u->v[u->n].evaluated = ro->evaluated;
+	u->n++;
+}
+
+static int load_report_cb(
+    void *arg, uint64_t id, uint64_t at_ms, const uint8_t *sr, size_t len);
+static int load_replay_cb(
+    void *arg, const char *key, const char *job, uint64_t seq);
+
+typedef struct load_ctx {
+	gk_core *c;
+	gk_ro   *ro;
+	int      rv;
+} load_ctx;
+
+// Under c->mtx, after a failed batch: memory back to what the database
+// holds (which the aborted transaction did not change).
+static void
+undo_apply(gk_core *c, undo *u)
+{
+	load_ctx l = { c, NULL, SLUICE_OK };
+	gk_txn  *t = NULL;
+	int      rv;
+
+	if ((rv = gk_db_begin(c->db, false, &t)) != SLUICE_OK) {
+		sl_log_err("core.db", "cannot re-read the windows: %s",
+		    sluice_strerror(rv));
+	}
+	for (size_t i = 0; i < u->n; i++) {
+		gk_ro *ro = u->v[i].ro;
+
+		ro->st        = u->v[i].st;
+		ro->last      = u->v[i].last;
+		ro->evaluated = u->v[i].evaluated;
+		win_drop(ro, ro->n);
+		l.ro = ro;
+		if (t != NULL &&
+		    gk_txn_each_window(t, ro->name, load_report_cb, &l) !=
+		        SLUICE_OK) {
+			sl_log_err("core.db", "%s: cannot re-read the window",
+			    ro->name);
+		}
+	}
+	if (u->replay && t != NULL) {
+		gk_replay *fresh;
+
+		if (gk_replay_alloc(&fresh) == SLUICE_OK) {
+			gk_replay_free(c->replay);
+			c->replay = fresh;
+			(void) gk_txn_each_replay(t, load_replay_cb, &l);
+		}
+	}
+	gk_txn_abort(t);
+	free(u->v);
+	memset(u, 0, sizeof(*u));
+}
+
+// Applies job j to memory and to the batch's transaction t, under
+// c->mtx: replay check (against the table, which already holds the
+// batch's earlier reports), store, evaluate, and, when the report
+// decides, the decision's evidence in the same transaction. A rejection
+// changes nothing. Returns non-OK when t cannot be committed.
+static int
+apply_job(gk_core *c, gk_txn *t, gk_job *j, undo *u)
+{
+	verdict                        *v  = j->v;
+	const Sluice__V1__SignedReport *sr = j->sr;
+	Sluice__V1__MetricReport       *r  = j->r;
+	gk_gate_state                   st;
+	gk_db_state                     ds;
+	gk_eval                         ev;
+	gk_entry                       *e;
+	gk_ro                          *ro;
+	int                             si, rv;
+	bool                            counted;
+	size_t                          drop = 0;
+
+	if (j->final) {
+		return (SLUICE_OK);
+	}
+	if ((ro = gk_core_find(c, r->rollout)) == NULL || ro->msg == NULL) {
+		v->why = GK_REJ_UNKNOWN_ROLLOUT;
+		return (SLUICE_OK);
+	}
 	if (!gk_replay_check(c->replay, sr->key_id, r->job, r->sequence)) {
-		count_reject(c, v, GK_REJ_REPLAY);
-		sluice__v1__metric_report__free_unpacked(r, NULL);
-		return;
+		v->why = GK_REJ_REPLAY;
+		return (SLUICE_OK);
 	}
 	si      = sl_stage_index(ro->msg->spec, r->stage);
 	counted = si >= 0 && (uint32_t) si == ro->msg->stage;
@@ -429,83 +545,201 @@ accept_locked(gk_core *c, gk_ro *ro, const Sluice__V1__SignedReport *sr,
 		size_t    cap = ro->cap ? ro->cap * 2 : 64;
 		gk_entry *nw  = realloc(ro->win, cap * sizeof(*nw));
 		if (nw == NULL) {
-			count_reject(c, v, GK_REJ_INTERNAL);
-			sluice__v1__metric_report__free_unpacked(r, NULL);
-			return;
+			v->why = GK_REJ_INTERNAL;
+			return (SLUICE_OK);
 		}
 		ro->win = nw;
 		ro->cap = cap;
 	}
+	undo_touch(u, ro);
+	st = ro->st.gate;
+	ds = ro->st;
 	ds.next_id++;
+	if ((rv = gk_txn_put_replay(t, sr->key_id, r->job, r->sequence)) !=
+	        SLUICE_OK ||
+	    (rv = gk_txn_put_report(t, counted, ro->name, ro->st.next_id,
+	         j->now, j->buf, j->len)) != SLUICE_OK) {
+		return (rv);
+	}
 	if (counted) {
 		e         = &ro->win[ro->n];
 		e->id     = ro->st.next_id;
-		e->at_ms  = now;
+		e->at_ms  = j->now;
 		e->r      = r;
-		e->packed = sl_xmalloc(len);
-		e->len    = len;
-		memcpy(e->packed, buf, len);
-		evaluate(ro, ro->n + 1, now, true, &st, &ev);
+		e->packed = sl_xmalloc(j->len);
+		e->len    = j->len;
+		memcpy(e->packed, j->buf, j->len);
+		j->r = NULL; // the window owns it now
+		ro->n++;
+		evaluate(ro, ro->n, j->now, true, &st, &ev);
 		ds.counted++;
 		ds.gate = st;
 		drop    = ev.status == GK_STATUS_NONE ? 0 : ev.first;
-		if (ev.status == GK_STATUS_NONE && ro->n + 1 > GK_MAX_WINDOW) {
-			drop = ro->n + 1 - GK_MAX_WINDOW;
+		if (ev.status == GK_STATUS_NONE && ro->n > GK_MAX_WINDOW) {
+			drop = ro->n - GK_MAX_WINDOW;
 		}
-	} else {
-		ds.recorded++;
-	}
-	if ((rv = gk_db_begin(c->db, true, &t)) != SLUICE_OK) {
-		goto fail;
-	}
-	if ((rv = gk_txn_put_replay(t, sr->key_id, r->job, r->sequence)) !=
-	        SLUICE_OK ||
-	    (rv = gk_txn_put_report(t, counted, ro->name, ro->st.next_id, now,
-	         buf, len)) != SLUICE_OK ||
-	    (rv = gk_txn_put_state(t, ro->name, &ds)) != SLUICE_OK) {
-		gk_txn_abort(t);
-		goto fail;
-	}
-	for (size_t i = 0; i < drop; i++) {
-		if ((rv = gk_txn_del_window(t, ro->name, ro->win[i].id)) !=
-		    SLUICE_OK) {
-			gk_txn_abort(t);
-			goto fail;
+		for (size_t i = 0; i < drop; i++) {
+			if ((rv = gk_txn_del_window(t, ro->name,
+			         ro->win[i].id)) != SLUICE_OK) {
+				return (rv);
+			}
 		}
-	}
-	if ((rv = gk_txn_commit(t)) != SLUICE_OK) {
-		goto fail;
-	}
-	if (gk_replay_record(c->replay, sr->key_id, r->job, r->sequence) !=
-	    SLUICE_OK) {
-		sl_log_warn("report.replay", "replay table: out of memory");
-	}
-	ro->st      = ds;
-	v->accepted = true;
-	v->counted  = counted;
-	atomic_fetch_add(&c->m.accepted, 1);
-	if (counted) {
-		atomic_fetch_add(&c->m.counted, 1);
-		ro->n++;
 		win_drop(ro, drop);
 		ev.first -= ev.first >= drop ? drop : ev.first;
 		ro->last      = ev;
 		ro->evaluated = true;
-		v->decide     = ev.decision != GK_DECIDE_NONE;
 	} else {
-		atomic_fetch_add(&c->m.recorded, 1);
-		sluice__v1__metric_report__free_unpacked(r, NULL);
+		ds.recorded++;
 	}
-	return;
-fail:
-	sl_log_err("report.store", "cannot store a report for %s: %s",
-	    ro->name, sluice_strerror(rv));
-	if (counted) {
-		free(ro->win[ro->n].packed);
-		memset(&ro->win[ro->n], 0, sizeof(ro->win[ro->n]));
+	if ((rv = gk_txn_put_state(t, ro->name, &ds)) != SLUICE_OK) {
+		return (rv);
 	}
-	sluice__v1__metric_report__free_unpacked(r, NULL);
-	count_reject(c, v, GK_REJ_INTERNAL);
+	ro->st = ds;
+	u->replay = true;
+	if (gk_replay_record(c->replay, sr->key_id, r->job, r->sequence) !=
+	    SLUICE_OK) {
+		sl_log_warn("report.replay", "replay table: out of memory");
+	}
+	v->accepted = true;
+	v->counted  = counted;
+	// The report decides: its evidence goes into this transaction, so
+	// the write leaves right after the one commit.
+	if (counted && ev.decision != GK_DECIDE_NONE &&
+	    (rv = gk_decide_prepare(c, ro, t, j->now, &v->dec)) != SLUICE_OK) {
+		return (rv);
+	}
+	return (SLUICE_OK);
+}
+
+// Counts job j's outcome, once its batch is final.
+static void
+job_count(gk_core *c, gk_job *j)
+{
+	verdict *v = j->v;
+
+	if (!v->accepted) {
+		count_reject(c, v, v->why != GK_REJ_NONE ? v->why
+		                                         : GK_REJ_INTERNAL);
+		return;
+	}
+	atomic_fetch_add(&c->m.accepted, 1);
+	atomic_fetch_add(v->counted ? &c->m.counted : &c->m.recorded, 1);
+}
+
+// Commits n jobs in one transaction. When that fails, memory is put
+// back and each job is tried in a transaction of its own, so that one
+// report the database refuses does not fail the others.
+static void
+run_batch(gk_core *c, gk_job **js, size_t n)
+{
+	undo    u = { NULL, 0, 0, false };
+	gk_txn *t = NULL;
+	int     rv;
+
+	pthread_mutex_lock(&c->mtx);
+	rv = gk_db_begin(c->db, true, &t);
+	for (size_t i = 0; i < n && rv == SLUICE_OK; i++) {
+		rv = apply_job(c, t, js[i], &u);
+	}
+	if (rv == SLUICE_OK) {
+		rv = gk_txn_commit(t);
+	} else {
+		gk_txn_abort(t);
+	}
+	if (rv == SLUICE_OK) {
+		atomic_fetch_add(&c->m.report_commits, 1);
+		free(u.v);
+	} else {
+		sl_log_err("report.store",
+		    "cannot store %zu report%s: %s", n, n == 1 ? "" : "s",
+		    sluice_strerror(rv));
+		undo_apply(c, &u);
+		for (size_t i = 0; i < n; i++) {
+			gk_job  *j = js[i];
+			verdict *v = j->v;
+
+			gk_decide_cancel(c, v->dec);
+			v->dec      = NULL;
+			v->accepted = false;
+			v->counted  = false;
+			if (j->final) {
+				continue;
+			}
+			v->why = n == 1 ? GK_REJ_INTERNAL : GK_REJ_NONE;
+			// A report moved into the window was freed with it.
+			if (j->r == NULL &&
+			    sl_report_open(j->sr, &j->r) != SLUICE_OK) {
+				j->r     = NULL;
+				v->why   = GK_REJ_INTERNAL;
+				j->final = true;
+			}
+			if (n == 1) {
+				j->final = true;
+			}
+		}
+	}
+	pthread_mutex_unlock(&c->mtx);
+	if (rv != SLUICE_OK && n > 1) {
+		for (size_t i = 0; i < n; i++) {
+			if (js[i]->final) {
+				job_count(c, js[i]);
+			} else {
+				run_batch(c, &js[i], 1);
+			}
+		}
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		job_count(c, js[i]);
+	}
+}
+
+// Queues j and returns once it is committed (or refused): the first
+// thread to find no commit running commits the whole queue; the others
+// wait for it.
+static void
+commit_group(gk_core *c, gk_job *j)
+{
+	pthread_mutex_lock(&c->gc_mtx);
+	j->next     = NULL;
+	*c->gc_tail = j;
+	c->gc_tail  = &j->next;
+	c->gc_queued++;
+	while (!j->done) {
+		gk_job **js;
+		gk_job  *q;
+		size_t   n;
+
+		if (c->gc_busy) {
+			pthread_cond_wait(&c->gc_cv, &c->gc_mtx);
+			continue;
+		}
+		// Lead: take every queued report (ours among them).
+		n  = c->gc_queued;
+		q  = c->gc_head;
+		js = sl_xcalloc(n, sizeof(*js));
+		for (size_t i = 0; i < n; i++, q = q->next) {
+			js[i] = q;
+		}
+		c->gc_head   = NULL;
+		c->gc_tail   = &c->gc_head;
+		c->gc_queued = 0;
+		c->gc_busy   = true;
+		pthread_mutex_unlock(&c->gc_mtx);
+
+		run_batch(c, js, n);
+
+		pthread_mutex_lock(&c->gc_mtx);
+		for (size_t i = 0; i < n; i++) {
+			js[i]->done = true;
+		}
+		c->gc_busy = false;
+		// Wakes the group, and the reports queued meanwhile: one of
+		// them leads the next commit.
+		pthread_cond_broadcast(&c->gc_cv);
+		free(js);
+	}
+	pthread_mutex_unlock(&c->gc_mtx);
 }
 
 static void
@@ -516,6 +750,7 @@ handle_report(gk_core *c, const Sluice__V1__SignedReport *sr,
 	Sluice__V1__Rollout      *msg;
 	gk_reject                 why;
 	gk_ro                    *ro;
+	gk_job                    j;
 	uint64_t                  now = sl_now_ms();
 
 	if (gk_report_verify_msg(c->keys, sr, now, c->opt.skew_ms, &r, &why) !=
@@ -547,16 +782,19 @@ verified:
 		}
 		pthread_mutex_lock(&c->mtx);
 		gk_core_apply_rollout(c, msg);
-		ro = gk_core_find(c, r->rollout);
-		if (ro == NULL || ro->msg == NULL) {
-			pthread_mutex_unlock(&c->mtx);
-			sluice__v1__metric_report__free_unpacked(r, NULL);
-			count_reject(c, v, GK_REJ_UNKNOWN_ROLLOUT);
-			return;
-		}
 	}
-	accept_locked(c, ro, sr, r, buf, len, now, v);
 	pthread_mutex_unlock(&c->mtx);
+	memset(&j, 0, sizeof(j));
+	j.sr  = sr;
+	j.r   = r;
+	j.buf = buf;
+	j.len = len;
+	j.now = now;
+	j.v   = v;
+	commit_group(c, &j);
+	if (j.r != NULL) {
+		sluice__v1__metric_report__free_unpacked(j.r, NULL);
+	}
 }
 
 // ---------------------------------------------------------------- requests
@@ -625,10 +863,10 @@ answer_report(gk_core *c, const Sluice__V1__SignedReport *sr,
 	}
 	handle_report(c, sr, packed, plen, &v);
 	free(packed);
-	if (v.decide) {
+	if (v.dec != NULL) {
 		uint8_t *snap = status_snapshot(c, v.rollout, &plen);
 
-		(void) gk_decide_run(c, v.rollout, &dd);
+		(void) gk_decide_send(c, v.dec, &dd);
 		if (snap != NULL && dd.decision != GK_DECIDE_NONE &&
 		    sl_unpack(&sluice__v1__gate_status__descriptor, snap, plen,
 		        SIZE_MAX,
@@ -949,12 +1187,6 @@ tracker(void *arg)
 
 // ---------------------------------------------------------------- restore
 
-typedef struct load_ctx {
-	gk_core *c;
-	gk_ro   *ro;
-	int      rv;
-} load_ctx;
-
 static int
 load_report_cb(
     void *arg, uint64_t id, uint64_t at_ms, const uint8_t *sr, size_t len)
@@ -1059,6 +1291,9 @@ gk_core_open(gk_core **cp, const gk_options *opt)
 	c->opt = *opt;
 	pthread_mutex_init(&c->mtx, NULL);
 	pthread_mutex_init(&c->rpc_mtx, NULL);
+	pthread_mutex_init(&c->gc_mtx, NULL);
+	pthread_cond_init(&c->gc_cv, NULL);
+	c->gc_tail = &c->gc_head;
 	pthread_mutex_init(&c->q_mtx, NULL);
 	{
 		pthread_condattr_t ca;
@@ -1153,6 +1388,8 @@ gk_core_close(gk_core *c)
 	pthread_cond_destroy(&c->q_cv);
 	pthread_mutex_destroy(&c->q_mtx);
 	pthread_mutex_destroy(&c->rpc_mtx);
+	pthread_cond_destroy(&c->gc_cv);
+	pthread_mutex_destroy(&c->gc_mtx);
 	pthread_mutex_destroy(&c->mtx);
 	free(c);
 }
@@ -1190,6 +1427,10 @@ gk_core_metrics(gk_core *c, FILE *f)
 	    decision_errors);
 	GK_METRIC_("stage_resets_total", "Gate resets on stage changes.",
 	    stage_resets);
+	GK_METRIC_("report_commits_total",
+	    "LMDB commits of accepted reports (a group commit holds every "
+	    "report that arrived while the previous one ran).",
+	    report_commits);
 #undef GK_METRIC_
 	pthread_mutex_lock(&c->mtx);
 	fprintf(f,
