@@ -391,6 +391,8 @@ typedef struct verdict {
 	bool        counted;
 	gk_reject   why;
 	gk_pending *dec; /* a decision to send once the report committed */
+	uint8_t    *gate; /* packed GateStatus right after the report */
+	size_t      gatelen;
 	char        rollout[SLUICE_MAX_NAME];
 } verdict;
 
@@ -413,7 +415,9 @@ typedef struct gk_job {
 	size_t                          len;
 	uint64_t                        now;
 	verdict                        *v;
-	bool                            final; /* rejected for good */
+	bool                            final;   /* rejected for good */
+	bool                            fetched; /* its rollout was fetched */
+	bool                            refetch; /* unknown: fetch, retry */
 	bool                            done;
 } gk_job;
 
@@ -532,7 +536,10 @@ apply_job(gk_core *c, gk_txn *t, gk_job *j, undo *u)
 		return (SLUICE_OK);
 	}
 	if ((ro = gk_core_find(c, r->rollout)) == NULL || ro->msg == NULL) {
-		v->why = GK_REJ_UNKNOWN_ROLLOUT;
+		// A rollout created since we last looked: the API thread
+		// fetches it and queues the report again, once.
+		v->why     = GK_REJ_UNKNOWN_ROLLOUT;
+		j->refetch = !j->fetched;
 		return (SLUICE_OK);
 	}
 	if (!gk_replay_check(c->replay, sr->key_id, r->job, r->sequence)) {
@@ -608,6 +615,19 @@ apply_job(gk_core *c, gk_txn *t, gk_job *j, undo *u)
 	    (rv = gk_decide_prepare(c, ro, t, j->now, &v->dec)) != SLUICE_OK) {
 		return (rv);
 	}
+	// The gate as this report left it, for the verdict: taken now, so
+	// the reply needs no lock (the core mutex is held through the next
+	// group's commit).
+	{
+		Sluice__V1__GateStatus       gs;
+		Sluice__V1__ConditionStatus  cs[GK_MAX_CONDITIONS];
+		Sluice__V1__ConditionStatus *csp[GK_MAX_CONDITIONS];
+
+		gk_core_gate_status(c, ro, &gs, cs, csp);
+		if (sl_pack(&gs.base, &v->gate, &v->gatelen) != SLUICE_OK) {
+			v->gate = NULL;
+		}
+	}
 	return (SLUICE_OK);
 }
 
@@ -617,6 +637,9 @@ job_count(gk_core *c, gk_job *j)
 {
 	verdict *v = j->v;
 
+	if (j->refetch) {
+		return; // counted after the second try
+	}
 	if (!v->accepted) {
 		count_reject(c, v, v->why != GK_REJ_NONE ? v->why
 		                                         : GK_REJ_INTERNAL);
@@ -659,9 +682,12 @@ run_batch(gk_core *c, gk_job **js, size_t n)
 			verdict *v = j->v;
 
 			gk_decide_cancel(c, v->dec);
+			free(v->gate);
 			v->dec      = NULL;
+			v->gate     = NULL;
 			v->accepted = false;
 			v->counted  = false;
+			j->refetch  = false;
 			if (j->final) {
 				continue;
 			}
@@ -749,7 +775,6 @@ handle_report(gk_core *c, const Sluice__V1__SignedReport *sr,
 	Sluice__V1__MetricReport *r = NULL;
 	Sluice__V1__Rollout      *msg;
 	gk_reject                 why;
-	gk_ro                    *ro;
 	gk_job                    j;
 	uint64_t                  now = sl_now_ms();
 
@@ -769,21 +794,6 @@ handle_report(gk_core *c, const Sluice__V1__SignedReport *sr,
 	}
 verified:
 	snprintf(v->rollout, sizeof(v->rollout), "%s", r->rollout);
-	pthread_mutex_lock(&c->mtx);
-	ro = gk_core_find(c, r->rollout);
-	if (ro == NULL || ro->msg == NULL) {
-		// Not known yet: a rollout created since we last looked.
-		pthread_mutex_unlock(&c->mtx);
-		if (strlen(r->rollout) >= SLUICE_MAX_NAME ||
-		    fetch_rollout(c, r->rollout, &msg) != SLUICE_OK) {
-			sluice__v1__metric_report__free_unpacked(r, NULL);
-			count_reject(c, v, GK_REJ_UNKNOWN_ROLLOUT);
-			return;
-		}
-		pthread_mutex_lock(&c->mtx);
-		gk_core_apply_rollout(c, msg);
-	}
-	pthread_mutex_unlock(&c->mtx);
 	memset(&j, 0, sizeof(j));
 	j.sr  = sr;
 	j.r   = r;
@@ -792,6 +802,20 @@ verified:
 	j.now = now;
 	j.v   = v;
 	commit_group(c, &j);
+	if (j.refetch) {
+		// Not known yet: a rollout created since we last looked.
+		if (strlen(r->rollout) < SLUICE_MAX_NAME &&
+		    fetch_rollout(c, r->rollout, &msg) == SLUICE_OK) {
+			pthread_mutex_lock(&c->mtx);
+			gk_core_apply_rollout(c, msg);
+			pthread_mutex_unlock(&c->mtx);
+		}
+		j.refetch = false;
+		j.fetched = true;
+		j.done    = false;
+		v->why    = GK_REJ_NONE;
+		commit_group(c, &j);
+	}
 	if (j.r != NULL) {
 		sluice__v1__metric_report__free_unpacked(j.r, NULL);
 	}
@@ -817,44 +841,17 @@ pack_reply(Sluice__V1__GkReply *rep, uint8_t **bufp, size_t *lenp)
 	return (sl_pack(&rep->base, bufp, lenp));
 }
 
-// The gate status of rollout packed (a copy that outlives ro->msg), or
-// NULL: taken before a decision, so the reporter can be told about the
-// gate that decided rather than the next stage's.
-static uint8_t *
-status_snapshot(gk_core *c, const char *rollout, size_t *lenp)
-{
-	Sluice__V1__GateStatus       gs;
-	Sluice__V1__ConditionStatus  cs[GK_MAX_CONDITIONS];
-	Sluice__V1__ConditionStatus *csp[GK_MAX_CONDITIONS];
-	uint8_t                     *buf = NULL;
-	gk_ro                       *ro;
-
-	pthread_mutex_lock(&c->mtx);
-	if ((ro = gk_core_find(c, rollout)) != NULL) {
-		gk_core_gate_status(c, ro, &gs, cs, csp);
-		if (sl_pack(&gs.base, &buf, lenp) != SLUICE_OK) {
-			buf = NULL;
-		}
-	}
-	pthread_mutex_unlock(&c->mtx);
-	return (buf);
-}
-
 static int
 answer_report(gk_core *c, const Sluice__V1__SignedReport *sr,
     Sluice__V1__GkReply *rep, uint8_t **bufp, size_t *lenp)
 {
-	verdict                      v;
-	Sluice__V1__ReportVerdict    rv_msg;
-	Sluice__V1__GateStatus       gs;
-	Sluice__V1__ConditionStatus  cs[GK_MAX_CONDITIONS];
-	Sluice__V1__ConditionStatus *csp[GK_MAX_CONDITIONS];
-	Sluice__V1__GateStatus      *before = NULL;
-	gk_decided                   dd     = { GK_DECIDE_NONE, 0, 0 };
-	uint8_t                     *packed = NULL;
-	size_t                       plen   = 0;
-	gk_ro                       *ro;
-	int                          rv;
+	verdict                   v;
+	Sluice__V1__ReportVerdict rv_msg;
+	Sluice__V1__GateStatus   *gate = NULL;
+	gk_decided                dd   = { GK_DECIDE_NONE, 0, 0 };
+	uint8_t                  *packed = NULL;
+	size_t                    plen   = 0;
+	int                       rv;
 
 	memset(&v, 0, sizeof(v));
 	// Keep the bytes as received: evidence digests cover them.
@@ -863,17 +860,17 @@ answer_report(gk_core *c, const Sluice__V1__SignedReport *sr,
 	}
 	handle_report(c, sr, packed, plen, &v);
 	free(packed);
+	// The gate as the report left it (taken under the lock, in its
+	// group commit): for the deciding report, the gate it reported to
+	// rather than the next stage's.
+	if (v.gate != NULL &&
+	    sl_unpack(&sluice__v1__gate_status__descriptor, v.gate, v.gatelen,
+	        SIZE_MAX, (ProtobufCMessage **) &gate) != SLUICE_OK) {
+		gate = NULL;
+	}
+	free(v.gate);
 	if (v.dec != NULL) {
-		uint8_t *snap = status_snapshot(c, v.rollout, &plen);
-
 		(void) gk_decide_send(c, v.dec, &dd);
-		if (snap != NULL && dd.decision != GK_DECIDE_NONE &&
-		    sl_unpack(&sluice__v1__gate_status__descriptor, snap, plen,
-		        SIZE_MAX,
-		        (ProtobufCMessage **) &before) != SLUICE_OK) {
-			before = NULL;
-		}
-		free(snap);
 	}
 	sluice__v1__report_verdict__init(&rv_msg);
 	rv_msg.accepted = v.accepted;
@@ -883,31 +880,27 @@ answer_report(gk_core *c, const Sluice__V1__SignedReport *sr,
 	    (char *) (uintptr_t) (v.accepted ? "" : gk_reject_name(v.why));
 	rep->result_case = SLUICE__V1__GK_REPLY__RESULT_VERDICT;
 	rep->verdict     = &rv_msg;
-	if (before != NULL) {
+	if (gate == NULL) {
+		return (pack_reply(rep, bufp, lenp));
+	}
+	if (dd.decision != GK_DECIDE_NONE) {
 		// This report decided: the reporter learns the decision on
 		// the gate it reported to, not the next stage's gate.
-		if (before->state != NULL && before->state[0] != '\0') {
-			free(before
-			         ->state); // "" is protobuf-c's static default
+		if (gate->state != NULL && gate->state[0] != '\0') {
+			free(gate->state); // "" is protobuf-c's static default
 		}
-		before->state = (char *) (uintptr_t) gk_status_name(
+		gate->state = (char *) (uintptr_t) gk_status_name(
 		    dd.decision == GK_DECIDE_PROMOTE ? GK_STATUS_PROMOTED
 		                                     : GK_STATUS_ROLLED_BACK);
-		before->decision_revision = dd.revision;
-		rv_msg.gate               = before;
-		rv                        = pack_reply(rep, bufp, lenp);
+		gate->decision_revision = dd.revision;
+	}
+	rv_msg.gate = gate;
+	rv          = pack_reply(rep, bufp, lenp);
+	if (dd.decision != GK_DECIDE_NONE) {
 		// state points at a static string: free_unpacked must not.
-		before->state = NULL;
-		sluice__v1__gate_status__free_unpacked(before, NULL);
-		return (rv);
+		gate->state = NULL;
 	}
-	pthread_mutex_lock(&c->mtx);
-	if (v.accepted && (ro = gk_core_find(c, v.rollout)) != NULL) {
-		gk_core_gate_status(c, ro, &gs, cs, csp);
-		rv_msg.gate = &gs;
-	}
-	rv = pack_reply(rep, bufp, lenp);
-	pthread_mutex_unlock(&c->mtx);
+	sluice__v1__gate_status__free_unpacked(gate, NULL);
 	return (rv);
 }
 
