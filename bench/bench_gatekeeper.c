@@ -370,7 +370,7 @@ flip_trials(const char *api, const char *gk, const char *rkey, sl_rpc *r,
 	sluice_client  *rep  = NULL;
 	size_t          nlat = 0, nolat = 0, sent = 0;
 	uint64_t        last_rev = 0; // the previous trial's rollback
-	unsigned        missed = 0;
+	unsigned        missed   = 0;
 	bench_fan       f;
 	char            job[32];
 

@@ -390,7 +390,7 @@ typedef struct verdict {
 	bool        accepted;
 	bool        counted;
 	gk_reject   why;
-	gk_pending *dec; /* a decision to send once the report committed */
+	gk_pending *dec;  /* a decision to send once the report committed */
 	uint8_t    *gate; /* packed GateStatus right after the report */
 	size_t      gatelen;
 	char        rollout[SLUICE_MAX_NAME];
@@ -586,8 +586,8 @@ apply_job(gk_core *c, gk_txn *t, gk_job *j, undo *u)
 			drop = ro->n - GK_MAX_WINDOW;
 		}
 		for (size_t i = 0; i < drop; i++) {
-			if ((rv = gk_txn_del_window(t, ro->name,
-			         ro->win[i].id)) != SLUICE_OK) {
+			if ((rv = gk_txn_del_window(
+			         t, ro->name, ro->win[i].id)) != SLUICE_OK) {
 				return (rv);
 			}
 		}
@@ -601,7 +601,7 @@ apply_job(gk_core *c, gk_txn *t, gk_job *j, undo *u)
 	if ((rv = gk_txn_put_state(t, ro->name, &ds)) != SLUICE_OK) {
 		return (rv);
 	}
-	ro->st = ds;
+	ro->st    = ds;
 	u->replay = true;
 	if (gk_replay_record(c->replay, sr->key_id, r->job, r->sequence) !=
 	    SLUICE_OK) {
@@ -641,8 +641,8 @@ job_count(gk_core *c, gk_job *j)
 		return; // counted after the second try
 	}
 	if (!v->accepted) {
-		count_reject(c, v, v->why != GK_REJ_NONE ? v->why
-		                                         : GK_REJ_INTERNAL);
+		count_reject(
+		    c, v, v->why != GK_REJ_NONE ? v->why : GK_REJ_INTERNAL);
 		return;
 	}
 	atomic_fetch_add(&c->m.accepted, 1);
@@ -673,9 +673,8 @@ run_batch(gk_core *c, gk_job **js, size_t n)
 		atomic_fetch_add(&c->m.report_commits, 1);
 		free(u.v);
 	} else {
-		sl_log_err("report.store",
-		    "cannot store %zu report%s: %s", n, n == 1 ? "" : "s",
-		    sluice_strerror(rv));
+		sl_log_err("report.store", "cannot store %zu report%s: %s", n,
+		    n == 1 ? "" : "s", sluice_strerror(rv));
 		undo_apply(c, &u);
 		for (size_t i = 0; i < n; i++) {
 			gk_job  *j = js[i];
@@ -847,8 +846,8 @@ answer_report(gk_core *c, const Sluice__V1__SignedReport *sr,
 {
 	verdict                   v;
 	Sluice__V1__ReportVerdict rv_msg;
-	Sluice__V1__GateStatus   *gate = NULL;
-	gk_decided                dd   = { GK_DECIDE_NONE, 0, 0 };
+	Sluice__V1__GateStatus   *gate   = NULL;
+	gk_decided                dd     = { GK_DECIDE_NONE, 0, 0 };
 	uint8_t                  *packed = NULL;
 	size_t                    plen   = 0;
 	int                       rv;

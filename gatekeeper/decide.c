@@ -144,9 +144,8 @@ pending_free(pending *p)
 static bool
 wanted(const gk_ro *ro, uint64_t now)
 {
-	return (gk_core_gate(ro) != NULL && ro->msg != NULL &&
-	    ro->evaluated && !ro->inflight &&
-	    ro->st.gate.decided == GK_DECIDE_NONE &&
+	return (gk_core_gate(ro) != NULL && ro->msg != NULL && ro->evaluated &&
+	    !ro->inflight && ro->st.gate.decided == GK_DECIDE_NONE &&
 	    ro->last.decision != GK_DECIDE_NONE && now >= ro->retry_after_ms);
 }
 

@@ -291,22 +291,22 @@ test_core_group_commit_counts_only_good_reports(void **state)
 {
 	fx                  *x = *state;
 	sender               s[4];
-	sl_secret           *forged = fx_key("etl-orders", 9); // wrong key
+	sl_secret           *forged  = fx_key("etl-orders", 9); // wrong key
 	int                  replays = 0, accepted = 0;
 	uint64_t             commits0;
 	gk_ro               *ro;
 	Sluice__V1__GkReply *r;
 
 	memset(s, 0, sizeof(s));
-	fx_report_req(x->f->etl, "canary", "a", 1, 0.001, 100, &s[0].req,
-	    &s[0].len);
-	fx_report_req(x->f->etl, "canary", "a", 2, 0.001, 100, &s[1].req,
-	    &s[1].len);
+	fx_report_req(
+	    x->f->etl, "canary", "a", 1, 0.001, 100, &s[0].req, &s[0].len);
+	fx_report_req(
+	    x->f->etl, "canary", "a", 2, 0.001, 100, &s[1].req, &s[1].len);
 	s[2].req = malloc(s[1].len);
 	memcpy(s[2].req, s[1].req, s[1].len);
 	s[2].len = s[1].len;
-	fx_report_req(forged, "canary", "c", 1, 0.001, 100, &s[3].req,
-	    &s[3].len);
+	fx_report_req(
+	    forged, "canary", "c", 1, 0.001, 100, &s[3].req, &s[3].len);
 	commits0 = atomic_load(&x->c->m.report_commits);
 
 	pthread_mutex_lock(&x->c->gc_mtx);
