@@ -659,18 +659,25 @@ run_batch(gk_core *c, gk_job **js, size_t n)
 	gk_txn *t = NULL;
 	int     rv;
 
+	bool any = false;
+
 	pthread_mutex_lock(&c->mtx);
 	rv = gk_db_begin(c->db, true, &t);
 	for (size_t i = 0; i < n && rv == SLUICE_OK; i++) {
 		rv = apply_job(c, t, js[i], &u);
+		any |= js[i]->v->accepted;
 	}
-	if (rv == SLUICE_OK) {
+	if (rv == SLUICE_OK && any) {
 		rv = gk_txn_commit(t);
+		if (rv == SLUICE_OK) {
+			atomic_fetch_add(&c->m.report_commits, 1);
+		}
 	} else {
+		// Nothing accepted (every report a replay, say): nothing
+		// to write, and no sync.
 		gk_txn_abort(t);
 	}
 	if (rv == SLUICE_OK) {
-		atomic_fetch_add(&c->m.report_commits, 1);
 		free(u.v);
 	} else {
 		sl_log_err("report.store", "cannot store %zu report%s: %s", n,
