@@ -5,7 +5,8 @@
 // gk_fixture.h (inproc://, no libsluice subscription), requests through
 // gk_core_handle. Counted reports, gate state and replay marks survive a
 // reopen; a stage change resets the gate; garbage is counted as
-// malformed; reports committed as a group are counted only when good;
+// malformed; reports committed as a group are counted only when good,
+// and a failed group commit is retried report by report;
 // a bad batch rolls back and the deciding verdict says
 // "rolled_back" (issue 5); a decision's evidence is stored before its
 // write and bound from flagd's audit after a lost reply and a restart.
@@ -16,9 +17,29 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <lmdb.h>
+
 #include "core.h"
 #include "decide.h"
 #include "gk_fixture.h"
+
+// Linked with -Wl,--wrap=mdb_txn_commit (Makefile): the next
+// fail_commits commits fail as a full disk would, aborting.
+static atomic_int fail_commits;
+
+int __real_mdb_txn_commit(MDB_txn *txn);
+int __wrap_mdb_txn_commit(MDB_txn *txn);
+
+int
+__wrap_mdb_txn_commit(MDB_txn *txn)
+{
+	if (atomic_load(&fail_commits) > 0) {
+		atomic_fetch_sub(&fail_commits, 1);
+		mdb_txn_abort(txn);
+		return (MDB_MAP_FULL);
+	}
+	return (__real_mdb_txn_commit(txn));
+}
 
 typedef struct fx {
 	fx_flagd *f;
@@ -378,6 +399,91 @@ test_core_group_commit_counts_only_good_reports(void **state)
 	sl_secret_free(forged);
 }
 
+// A group whose commit fails: memory is put back from LMDB and each
+// report is tried alone. Here the group (queued in a known order: a1, a2,
+// a2 again) and then a1's own commit fail: a1 is refused as "internal"
+// and changes nothing, a2 is accepted, and its copy is still a replay of
+// it. Each outcome is counted once.
+static void
+test_core_failed_group_commit_retries_each_report(void **state)
+{
+	fx                  *x = *state;
+	sender               s[3];
+	const char          *want[3] = { "internal", "", "replay" };
+	uint64_t             commits0;
+	gk_ro               *ro;
+	Sluice__V1__GkReply *r;
+
+	memset(s, 0, sizeof(s));
+	fx_report_req(
+	    x->f->etl, "canary", "a", 1, 0.001, 100, &s[0].req, &s[0].len);
+	fx_report_req(
+	    x->f->etl, "canary", "a", 2, 0.001, 100, &s[1].req, &s[1].len);
+	s[2].req = malloc(s[1].len);
+	memcpy(s[2].req, s[1].req, s[1].len);
+	s[2].len = s[1].len;
+	commits0 = atomic_load(&x->c->m.report_commits);
+
+	pthread_mutex_lock(&x->c->gc_mtx);
+	x->c->gc_busy = true; // as if a commit were running
+	pthread_mutex_unlock(&x->c->gc_mtx);
+	for (size_t i = 0; i < 3; i++) {
+		s[i].c = x->c;
+		assert_int_equal(
+		    pthread_create(&s[i].thr, NULL, sender_main, &s[i]), 0);
+		for (int k = 0; k < 2000 && queued(x->c) < i + 1; k++) {
+			usleep(1000);
+		}
+		assert_int_equal(queued(x->c), i + 1);
+	}
+	atomic_store(&fail_commits, 2); // the group's, then a1's
+	pthread_mutex_lock(&x->c->gc_mtx);
+	x->c->gc_busy = false;
+	pthread_cond_broadcast(&x->c->gc_cv);
+	pthread_mutex_unlock(&x->c->gc_mtx);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(s[i].thr, NULL);
+	}
+	assert_int_equal(atomic_load(&fail_commits), 0);
+
+	for (int i = 0; i < 3; i++) {
+		ProtobufCMessage *m;
+
+		assert_int_equal(s[i].rv, SLUICE_OK);
+		assert_int_equal(sl_unpack(&sluice__v1__gk_reply__descriptor,
+		                     s[i].rep, s[i].rlen, 1u << 20, &m),
+		    SLUICE_OK);
+		r = (Sluice__V1__GkReply *) m;
+		assert_int_equal(verdict_of(r)->accepted, want[i][0] == '\0');
+		assert_string_equal(verdict_of(r)->reason, want[i]);
+		sluice__v1__gk_reply__free_unpacked(r, NULL);
+		free(s[i].req);
+		free(s[i].rep);
+	}
+	assert_int_equal(atomic_load(&x->c->m.report_commits), commits0 + 1);
+	assert_int_equal(atomic_load(&x->c->m.accepted), 1);
+	assert_int_equal(atomic_load(&x->c->m.counted), 1);
+	assert_int_equal(atomic_load(&x->c->m.rejected[GK_REJ_INTERNAL]), 1);
+	assert_int_equal(atomic_load(&x->c->m.rejected[GK_REJ_REPLAY]), 1);
+	pthread_mutex_lock(&x->c->mtx);
+	ro = gk_core_find(x->c, FX_ROLLOUT);
+	assert_int_equal(ro->n, 1);
+	assert_int_equal(ro->win[0].r->sequence, 2);
+	assert_int_equal(ro->st.counted, 1);
+	assert_int_equal(ro->st.gate.soak_reports, 1);
+	pthread_mutex_unlock(&x->c->mtx);
+
+	// Memory and LMDB agree.
+	gk_core_close(x->c);
+	x->c = core_open(x, 2000);
+	pthread_mutex_lock(&x->c->mtx);
+	ro = gk_core_find(x->c, FX_ROLLOUT);
+	assert_int_equal(ro->n, 1);
+	assert_int_equal(ro->st.counted, 1);
+	assert_int_equal(gk_replay_last(x->c->replay, "etl-orders", "a"), 2);
+	pthread_mutex_unlock(&x->c->mtx);
+}
+
 // issue 5: the report whose evaluation decides learns the decision.
 static void
 test_issue_5_deciding_verdict_says_rolled_back(void **state)
@@ -544,6 +650,9 @@ main(void)
 		    test_core_garbage_counted_as_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_core_group_commit_counts_only_good_reports, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_core_failed_group_commit_retries_each_report, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_issue_5_deciding_verdict_says_rolled_back, setup,
