@@ -140,8 +140,8 @@ persist_state(gk_core *c, gk_ro *ro, bool clear_window)
 	}
 }
 
-void
-gk_core_apply_rollout(gk_core *c, Sluice__V1__Rollout *msg)
+gk_ro *
+gk_core_apply_rollout_unsaved(gk_core *c, Sluice__V1__Rollout *msg)
 {
 	gk_ro *ro;
 
@@ -149,12 +149,12 @@ gk_core_apply_rollout(gk_core *c, Sluice__V1__Rollout *msg)
 		if (msg != NULL) {
 			sluice__v1__rollout__free_unpacked(msg, NULL);
 		}
-		return;
+		return (NULL);
 	}
 	if ((ro = gk_core_find(c, msg->spec->name)) == NULL &&
 	    (ro = ro_add(c, msg->spec->name)) == NULL) {
 		sluice__v1__rollout__free_unpacked(msg, NULL);
-		return;
+		return (NULL);
 	}
 	if (ro->msg != NULL) {
 		sluice__v1__rollout__free_unpacked(ro->msg, NULL);
@@ -178,6 +178,23 @@ gk_core_apply_rollout(gk_core *c, Sluice__V1__Rollout *msg)
 		win_drop(ro, ro->n);
 		ro->evaluated      = false;
 		ro->retry_after_ms = 0;
+		return (ro);
+	}
+	return (NULL);
+}
+
+void
+gk_core_save_reset(gk_core *c, gk_ro *ro)
+{
+	persist_state(c, ro, true);
+}
+
+void
+gk_core_apply_rollout(gk_core *c, Sluice__V1__Rollout *msg)
+{
+	gk_ro *ro;
+
+	if ((ro = gk_core_apply_rollout_unsaved(c, msg)) != NULL) {
 		persist_state(c, ro, true);
 	}
 }

@@ -154,6 +154,16 @@ const Sluice__V1__Gate *gk_core_gate(const gk_ro *ro);
  */
 void gk_core_apply_rollout(gk_core *c, Sluice__V1__Rollout *msg);
 
+/*
+ * As gk_core_apply_rollout, but a reset is not saved: returns the
+ * rollout that was reset (the caller clears its window and saves its
+ * state in a transaction of its own), or NULL. Under c->mtx.
+ */
+gk_ro *gk_core_apply_rollout_unsaved(gk_core *c, Sluice__V1__Rollout *msg);
+
+/* Saves ro's reset: drops its window and saves its state. Under c->mtx. */
+void gk_core_save_reset(gk_core *c, gk_ro *ro);
+
 /* Renders Prometheus text for /metrics. */
 void gk_core_metrics(gk_core *c, FILE *f);
 

@@ -267,11 +267,12 @@ refusal_is_final(int code)
 
 // Moves evidence ev (packed, revision 0) from pending[nonce] to
 // evidence[rollout, revision] and, when st is given, saves the gate state
-// of rollout in the same transaction.
+// of rollout in the same transaction (clear: dropping its window first,
+// a gate reset).
 static int
 bind_evidence(gk_core *c, const char *rollout, const uint8_t *nonce,
     size_t nlen, uint64_t revision, const uint8_t *ev, size_t evlen,
-    const gk_db_state *st)
+    const gk_db_state *st, bool clear)
 {
 	ProtobufCMessage     *m;
 	Sluice__V1__Evidence *e;
@@ -295,6 +296,8 @@ bind_evidence(gk_core *c, const char *rollout, const uint8_t *nonce,
 		if ((rv = gk_txn_put_evidence(
 		         t, rollout, revision, buf, len)) != SLUICE_OK ||
 		    (rv = gk_txn_del_pending(t, nonce, nlen)) != SLUICE_OK ||
+		    (clear &&
+		        (rv = gk_txn_clear_window(t, rollout)) != SLUICE_OK) ||
 		    (st != NULL &&
 		        (rv = gk_txn_put_state(t, rollout, st)) !=
 		            SLUICE_OK)) {
@@ -410,7 +413,8 @@ gk_decide_send(gk_core *c, gk_pending *p, gk_decided *outp)
 		ro->inflight = false;
 	}
 	if (rv == SLUICE_OK) {
-		gk_db_state *st = NULL;
+		gk_db_state *st    = NULL;
+		gk_ro       *reset = NULL;
 
 		atomic_fetch_add(p->d == GK_DECIDE_PROMOTE ? &c->m.promotes
 		                                           : &c->m.rollbacks,
@@ -427,27 +431,38 @@ gk_decide_send(gk_core *c, gk_pending *p, gk_decided *outp)
 			ro->last.decision        = GK_DECIDE_NONE;
 			st                       = &ro->st;
 		}
-		// Evidence under its revision, and "decided", in one
-		// transaction. Should it fail, the evidence stays pending
-		// and gk_decide_reconcile binds it from flagd's audit.
+		if (after != NULL) {
+			// Apply the state flagd answered with at once (the
+			// change stream will say the same a moment later): the
+			// stage moved, so the gate is reset.
+			reset = gk_core_apply_rollout_unsaved(c, after);
+			after = NULL;
+			if (reset != NULL) {
+				st = &reset->st;
+			}
+		}
+		// Evidence under its revision, and the gate "decided" (or
+		// reset for the new stage), in one transaction. Should it
+		// fail, the evidence stays pending and gk_decide_reconcile
+		// binds it from flagd's audit.
 		if (bind_evidence(c, p->rollout, p->nonce, sizeof(p->nonce),
-		        revision, p->ev, p->evlen, st) != SLUICE_OK) {
+		        revision, p->ev, p->evlen, st,
+		        reset != NULL) != SLUICE_OK) {
 			sl_log_err("decide.evidence",
 			    "%s: cannot bind the evidence to revision %llu; "
 			    "left pending",
 			    p->rollout, (unsigned long long) revision);
 			atomic_store(&c->pending_evidence, true);
+			if (reset != NULL) {
+				// The reset must reach LMDB before the new
+				// stage's reports do.
+				gk_core_save_reset(c, reset);
+			}
 		}
 		if (outp != NULL) {
 			outp->decision = p->d;
 			outp->revision = revision;
 			outp->stage    = p->stage;
-		}
-		if (after != NULL) {
-			// Apply the state flagd answered with at once; the
-			// change stream will say the same a moment later.
-			gk_core_apply_rollout(c, after);
-			after = NULL;
 		}
 	} else if (rv == SLUICE_ECONFLICT) {
 		// The stage moved under us (another gatekeeper, an
@@ -664,7 +679,8 @@ gk_decide_reconcile(gk_core *c, uint64_t give_up_ms)
 		    &rev, &final);
 		if (rv == SLUICE_OK && rev != 0) {
 			if (bind_evidence(c, e->rollout, pe->nonce, pe->nlen,
-			        rev, pe->ev, pe->evlen, NULL) == SLUICE_OK) {
+			        rev, pe->ev, pe->evlen, NULL,
+			        false) == SLUICE_OK) {
 				sl_log_notice("decide.reconcile",
 				    "%s: evidence of the %s at revision %llu "
 				    "bound from flagd's audit",

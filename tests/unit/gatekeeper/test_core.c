@@ -333,13 +333,15 @@ test_core_group_commit_counts_only_good_reports(void **state)
 	pthread_mutex_lock(&x->c->gc_mtx);
 	x->c->gc_busy = true; // as if a commit were running
 	pthread_mutex_unlock(&x->c->gc_mtx);
-	for (int i = 0; i < 4; i++) {
+	// One at a time, so that the queue's order is a1, a2, a2 again.
+	for (size_t i = 0; i < 4; i++) {
 		s[i].c = x->c;
 		assert_int_equal(
 		    pthread_create(&s[i].thr, NULL, sender_main, &s[i]), 0);
-	}
-	for (int i = 0; i < 2000 && queued(x->c) < 3; i++) {
-		usleep(1000);
+		for (int k = 0; i < 3 && k < 2000 && queued(x->c) < i + 1;
+		     k++) {
+			usleep(1000);
+		}
 	}
 	assert_int_equal(queued(x->c), 3);
 	pthread_join(s[3].thr, NULL); // refused before the queue
@@ -489,6 +491,7 @@ static void
 test_issue_5_deciding_verdict_says_rolled_back(void **state)
 {
 	fx                        *x = *state;
+	gk_ro                     *ro;
 	Sluice__V1__GkReply       *r;
 	Sluice__V1__ReportVerdict *v;
 	Sluice__V1__Evidence      *ev;
@@ -525,6 +528,18 @@ test_issue_5_deciding_verdict_says_rolled_back(void **state)
 	sluice__v1__evidence__free_unpacked(ev, NULL);
 	assert_int_equal(pending_count(x->c), 0);
 	assert_int_equal(atomic_load(&x->c->m.rollbacks), 1);
+
+	// The gate reset for the new stage was saved with the evidence:
+	// reopened, gatekeeper finds LMDB already at flagd's stage.
+	gk_core_close(x->c);
+	x->c = core_open(x, 2000);
+	assert_int_equal(atomic_load(&x->c->m.stage_resets), 0);
+	pthread_mutex_lock(&x->c->mtx);
+	ro = gk_core_find(x->c, FX_ROLLOUT);
+	assert_non_null(ro);
+	assert_int_equal(ro->st.gate.stage, 0);
+	assert_int_equal(ro->n, 0);
+	pthread_mutex_unlock(&x->c->mtx);
 }
 
 // issue 5: the evidence is stored before the write; when the reply is
