@@ -244,7 +244,10 @@ $(B)/tests/fuzz/replay_fuzz_gk_%: $(B)/obj/tests/fuzz/fuzz_gk_%.o $(B)/obj/tests
 
 $(B)/tests/unit/gatekeeper/%: $(B)/obj/tests/unit/gatekeeper/%.o $(GK_OBJ) $(LIBDAEMON) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka $(LIBS_GK)
+	$(Q)$(CC) $(LDFLAGS_ALL) $(GK_TEST_LDFLAGS) -o $@ $^ -lcmocka $(LIBS_GK)
+
+# test_core makes chosen LMDB commits fail (a failed group commit).
+$(B)/tests/unit/gatekeeper/test_core: GK_TEST_LDFLAGS := -Wl,--wrap=mdb_txn_commit
 
 # ------------------------------------------------------------------ targets
 

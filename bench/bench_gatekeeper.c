@@ -366,13 +366,16 @@ flip_trials(const char *api, const char *gk, const char *rkey, sl_rpc *r,
 	bench_member   *ms   = calloc(n, sizeof(*ms));
 	double         *lat  = calloc(trials + 1, sizeof(*lat));
 	double         *rtt  = calloc(trials + 1, sizeof(*rtt));
+	double         *olat = calloc(trials + 1, sizeof(*olat));
 	sluice_client  *rep  = NULL;
-	size_t          nlat = 0, sent = 0;
-	unsigned        missed = 0;
+	size_t          nlat = 0, nolat = 0, sent = 0;
+	uint64_t        last_rev = 0; // the previous trial's rollback
+	unsigned        missed   = 0;
 	bench_fan       f;
 	char            job[32];
 
-	if (cs == NULL || ms == NULL || lat == NULL || rtt == NULL) {
+	if (cs == NULL || ms == NULL || lat == NULL || rtt == NULL ||
+	    olat == NULL) {
 		fprintf(stderr, "bench_gatekeeper: out of memory\n");
 		exit(1);
 	}
@@ -389,7 +392,17 @@ flip_trials(const char *api, const char *gk, const char *rkey, sl_rpc *r,
 		bool           tripped = false;
 		int            rv;
 
+		// The same path without gatekeeper, in the same trial: an
+		// operator's write (the promotion back to canary) to the
+		// last of the clients. Its revision is known in advance once
+		// a rollback was seen (nothing else writes).
+		atomic_store(&f.done, 0);
+		f.t_last_ns = 0;
+		atomic_store(&f.target, last_rev != 0 ? last_rev + 1 : 0);
+		t0 = bench_now_ns();
 		if (promote_canary(r, admin, R_FLIP, &prom) != SLUICE_OK) {
+			atomic_store(&f.target, 0);
+			last_rev = 0;
 			missed++;
 			bench_nap_ms(200);
 			continue;
@@ -397,6 +410,13 @@ flip_trials(const char *api, const char *gk, const char *rkey, sl_rpc *r,
 		for (size_t i = 0; i < n; i++) {
 			(void) sluice_wait_revision(cs[i], prom, 10000);
 		}
+		pthread_mutex_lock(&f.mtx);
+		if (last_rev != 0 && prom == last_rev + 1 &&
+		    atomic_load(&f.done) == f.n && f.t_last_ns > t0) {
+			olat[nolat++] = (double) (f.t_last_ns - t0) / 1e6;
+		}
+		pthread_mutex_unlock(&f.mtx);
+		last_rev = 0;
 		atomic_store(&f.done, 0);
 		f.t_last_ns = 0;
 		// Nothing else writes: the rollback is the next revision.
@@ -440,11 +460,13 @@ flip_trials(const char *api, const char *gk, const char *rkey, sl_rpc *r,
 		} else {
 			lat[nlat]   = (double) (f.t_last_ns - t0) / 1e6;
 			rtt[nlat++] = (double) (t1 - t0) / 1e6;
+			last_rev    = prom + 1;
 		}
 		atomic_store(&f.target, 0);
 	}
 	qsort(lat, nlat, sizeof(*lat), bench_cmp_double);
 	qsort(rtt, nlat, sizeof(*rtt), bench_cmp_double);
+	qsort(olat, nolat, sizeof(*olat), bench_cmp_double);
 	printf("bench_gatekeeper: bad report -> rollback in all %zu clients: "
 	       "p50 %.2f ms, p99 %.2f ms, max %.2f ms over %zu trials "
 	       "(%u missed; %zu reports sent); the tripping report's own "
@@ -453,6 +475,11 @@ flip_trials(const char *api, const char *gk, const char *rkey, sl_rpc *r,
 	    n, bench_pct(lat, nlat, 0.50), bench_pct(lat, nlat, 0.99),
 	    nlat ? lat[nlat - 1] : NAN, nlat, missed, sent,
 	    bench_pct(rtt, nlat, 0.50));
+	printf("bench_gatekeeper: for comparison, the same trials' "
+	       "operator write (promote back to canary, fsync) -> all %zu "
+	       "clients, no gatekeeper: p50 %.2f ms, p99 %.2f ms over %zu\n",
+	    n, bench_pct(olat, nolat, 0.50), bench_pct(olat, nolat, 0.99),
+	    nolat);
 out:
 	sluice_client_close(rep);
 	for (size_t i = 0; i < n; i++) {
@@ -462,6 +489,7 @@ out:
 	free(ms);
 	free(lat);
 	free(rtt);
+	free(olat);
 }
 
 static void

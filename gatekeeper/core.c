@@ -140,8 +140,8 @@ persist_state(gk_core *c, gk_ro *ro, bool clear_window)
 	}
 }
 
-void
-gk_core_apply_rollout(gk_core *c, Sluice__V1__Rollout *msg)
+gk_ro *
+gk_core_apply_rollout_unsaved(gk_core *c, Sluice__V1__Rollout *msg)
 {
 	gk_ro *ro;
 
@@ -149,12 +149,12 @@ gk_core_apply_rollout(gk_core *c, Sluice__V1__Rollout *msg)
 		if (msg != NULL) {
 			sluice__v1__rollout__free_unpacked(msg, NULL);
 		}
-		return;
+		return (NULL);
 	}
 	if ((ro = gk_core_find(c, msg->spec->name)) == NULL &&
 	    (ro = ro_add(c, msg->spec->name)) == NULL) {
 		sluice__v1__rollout__free_unpacked(msg, NULL);
-		return;
+		return (NULL);
 	}
 	if (ro->msg != NULL) {
 		sluice__v1__rollout__free_unpacked(ro->msg, NULL);
@@ -178,6 +178,23 @@ gk_core_apply_rollout(gk_core *c, Sluice__V1__Rollout *msg)
 		win_drop(ro, ro->n);
 		ro->evaluated      = false;
 		ro->retry_after_ms = 0;
+		return (ro);
+	}
+	return (NULL);
+}
+
+void
+gk_core_save_reset(gk_core *c, gk_ro *ro)
+{
+	persist_state(c, ro, true);
+}
+
+void
+gk_core_apply_rollout(gk_core *c, Sluice__V1__Rollout *msg)
+{
+	gk_ro *ro;
+
+	if ((ro = gk_core_apply_rollout_unsaved(c, msg)) != NULL) {
 		persist_state(c, ro, true);
 	}
 }
@@ -387,11 +404,13 @@ evaluate(gk_ro *ro, size_t n, uint64_t now, bool new_report, gk_gate_state *st,
 }
 
 typedef struct verdict {
-	bool      accepted;
-	bool      counted;
-	gk_reject why;
-	bool      decide;
-	char      rollout[SLUICE_MAX_NAME];
+	bool        accepted;
+	bool        counted;
+	gk_reject   why;
+	gk_pending *dec;  /* a decision to send once the report committed */
+	uint8_t    *gate; /* packed GateStatus right after the report */
+	size_t      gatelen;
+	char        rollout[SLUICE_MAX_NAME];
 } verdict;
 
 static void
@@ -403,25 +422,146 @@ count_reject(gk_core *c, verdict *v, gk_reject why)
 	    "report.reject", "report rejected: %s", gk_reject_name(why));
 }
 
-// Accepts a verified report under c->mtx: replay check, store, evaluate.
-static void
-accept_locked(gk_core *c, gk_ro *ro, const Sluice__V1__SignedReport *sr,
-    Sluice__V1__MetricReport *r, const uint8_t *buf, size_t len, uint64_t now,
-    verdict *v)
-{
-	gk_gate_state st = ro->st.gate;
-	gk_db_state   ds = ro->st;
-	gk_eval       ev;
-	gk_txn       *t;
-	gk_entry     *e;
-	int           si, rv;
-	bool          counted;
-	size_t        drop = 0;
+// A verified report waiting for its group commit. Everything is borrowed
+// from the API thread that waits for it, except r.
+typedef struct gk_job {
+	struct gk_job                  *next;
+	const Sluice__V1__SignedReport *sr;
+	Sluice__V1__MetricReport       *r; /* owned; NULL once in a window */
+	const uint8_t                  *buf;
+	size_t                          len;
+	uint64_t                        now;
+	verdict                        *v;
+	bool                            final;   /* rejected for good */
+	bool                            fetched; /* its rollout was fetched */
+	bool                            refetch; /* unknown: fetch, retry */
+	bool                            done;
+} gk_job;
 
+// What a batch changed in memory before its commit, to put back when the
+// commit fails: each rollout's state as it was before its first report of
+// the batch (its window is re-read from the database, which still has the
+// window as it was).
+typedef struct undo_ro {
+	gk_ro      *ro;
+	gk_db_state st;
+	gk_eval     last;
+	bool        evaluated;
+} undo_ro;
+
+typedef struct undo {
+	undo_ro *v;
+	size_t   n, cap;
+	bool     replay; /* the replay table was changed */
+} undo;
+
+static void
+undo_touch(undo *u, gk_ro *ro)
+{
+	for (size_t i = 0; i < u->n; i++) {
+		if (u->v[i].ro == ro) {
+			return;
+		}
+	}
+	if (u->n == u->cap) {
+		u->cap = u->cap ? u->cap * 2 : 4;
+		if ((u->v = realloc(u->v, u->cap * sizeof(*u->v))) == NULL) {
+			sl_panic(__FILE__, __LINE__, "out of memory");
+		}
+	}
+	u->v[u->n].ro        = ro;
+	u->v[u->n].st        = ro->st;
+	u->v[u->n].last      = ro->last;
+	u->v[u->n].evaluated = ro->evaluated;
+	u->n++;
+}
+
+static int load_report_cb(
+    void *arg, uint64_t id, uint64_t at_ms, const uint8_t *sr, size_t len);
+static int load_replay_cb(
+    void *arg, const char *key, const char *job, uint64_t seq);
+
+typedef struct load_ctx {
+	gk_core *c;
+	gk_ro   *ro;
+	int      rv;
+} load_ctx;
+
+// Under c->mtx, after a failed batch: memory back to what the database
+// holds (which the aborted transaction did not change).
+static void
+undo_apply(gk_core *c, undo *u)
+{
+	load_ctx l = { c, NULL, SLUICE_OK };
+	gk_txn  *t = NULL;
+	int      rv;
+
+	if ((rv = gk_db_begin(c->db, false, &t)) != SLUICE_OK) {
+		sl_log_err("core.db", "cannot re-read the windows: %s",
+		    sluice_strerror(rv));
+	}
+	for (size_t i = 0; i < u->n; i++) {
+		gk_ro *ro = u->v[i].ro;
+
+		ro->st        = u->v[i].st;
+		ro->last      = u->v[i].last;
+		ro->evaluated = u->v[i].evaluated;
+		win_drop(ro, ro->n);
+		l.ro = ro;
+		if (t != NULL &&
+		    gk_txn_each_window(t, ro->name, load_report_cb, &l) !=
+		        SLUICE_OK) {
+			sl_log_err("core.db", "%s: cannot re-read the window",
+			    ro->name);
+		}
+	}
+	if (u->replay && t != NULL) {
+		gk_replay *fresh;
+
+		if (gk_replay_alloc(&fresh) == SLUICE_OK) {
+			gk_replay_free(c->replay);
+			c->replay = fresh;
+			(void) gk_txn_each_replay(t, load_replay_cb, &l);
+		}
+	}
+	gk_txn_abort(t);
+	free(u->v);
+	memset(u, 0, sizeof(*u));
+}
+
+// Applies job j to memory and to the batch's transaction t, under
+// c->mtx: replay check (against the table, which already holds the
+// batch's earlier reports), store, evaluate, and, when the report
+// decides, the decision's evidence in the same transaction. A rejection
+// changes nothing. Returns non-OK when t cannot be committed.
+static int
+apply_job(gk_core *c, gk_txn *t, gk_job *j, undo *u)
+{
+	verdict                        *v  = j->v;
+	const Sluice__V1__SignedReport *sr = j->sr;
+	Sluice__V1__MetricReport       *r  = j->r;
+	gk_gate_state                   st;
+	gk_db_state                     ds;
+	gk_eval                         ev;
+	gk_entry                       *e;
+	gk_ro                          *ro;
+	int                             si, rv;
+	bool                            counted;
+	size_t                          drop = 0;
+
+	if (j->final) {
+		return (SLUICE_OK);
+	}
+	if ((ro = gk_core_find(c, r->rollout)) == NULL || ro->msg == NULL) {
+		// A rollout created since we last looked: the API thread
+		// fetches it and queues the report again, once.
+		v->why     = GK_REJ_UNKNOWN_ROLLOUT;
+		j->refetch = !j->fetched;
+		return (SLUICE_OK);
+	}
 	if (!gk_replay_check(c->replay, sr->key_id, r->job, r->sequence)) {
-		count_reject(c, v, GK_REJ_REPLAY);
-		sluice__v1__metric_report__free_unpacked(r, NULL);
-		return;
+		v->why = GK_REJ_REPLAY;
+		return (SLUICE_OK);
 	}
 	si      = sl_stage_index(ro->msg->spec, r->stage);
 	counted = si >= 0 && (uint32_t) si == ro->msg->stage;
@@ -429,83 +569,226 @@ accept_locked(gk_core *c, gk_ro *ro, const Sluice__V1__SignedReport *sr,
 		size_t    cap = ro->cap ? ro->cap * 2 : 64;
 		gk_entry *nw  = realloc(ro->win, cap * sizeof(*nw));
 		if (nw == NULL) {
-			count_reject(c, v, GK_REJ_INTERNAL);
-			sluice__v1__metric_report__free_unpacked(r, NULL);
-			return;
+			v->why = GK_REJ_INTERNAL;
+			return (SLUICE_OK);
 		}
 		ro->win = nw;
 		ro->cap = cap;
 	}
+	undo_touch(u, ro);
+	st = ro->st.gate;
+	ds = ro->st;
 	ds.next_id++;
+	if ((rv = gk_txn_put_replay(t, sr->key_id, r->job, r->sequence)) !=
+	        SLUICE_OK ||
+	    (rv = gk_txn_put_report(t, counted, ro->name, ro->st.next_id,
+	         j->now, j->buf, j->len)) != SLUICE_OK) {
+		return (rv);
+	}
 	if (counted) {
 		e         = &ro->win[ro->n];
 		e->id     = ro->st.next_id;
-		e->at_ms  = now;
+		e->at_ms  = j->now;
 		e->r      = r;
-		e->packed = sl_xmalloc(len);
-		e->len    = len;
-		memcpy(e->packed, buf, len);
-		evaluate(ro, ro->n + 1, now, true, &st, &ev);
+		e->packed = sl_xmalloc(j->len);
+		e->len    = j->len;
+		memcpy(e->packed, j->buf, j->len);
+		j->r = NULL; // the window owns it now
+		ro->n++;
+		evaluate(ro, ro->n, j->now, true, &st, &ev);
 		ds.counted++;
 		ds.gate = st;
 		drop    = ev.status == GK_STATUS_NONE ? 0 : ev.first;
-		if (ev.status == GK_STATUS_NONE && ro->n + 1 > GK_MAX_WINDOW) {
-			drop = ro->n + 1 - GK_MAX_WINDOW;
+		if (ev.status == GK_STATUS_NONE && ro->n > GK_MAX_WINDOW) {
+			drop = ro->n - GK_MAX_WINDOW;
 		}
-	} else {
-		ds.recorded++;
-	}
-	if ((rv = gk_db_begin(c->db, true, &t)) != SLUICE_OK) {
-		goto fail;
-	}
-	if ((rv = gk_txn_put_replay(t, sr->key_id, r->job, r->sequence)) !=
-	        SLUICE_OK ||
-	    (rv = gk_txn_put_report(t, counted, ro->name, ro->st.next_id, now,
-	         buf, len)) != SLUICE_OK ||
-	    (rv = gk_txn_put_state(t, ro->name, &ds)) != SLUICE_OK) {
-		gk_txn_abort(t);
-		goto fail;
-	}
-	for (size_t i = 0; i < drop; i++) {
-		if ((rv = gk_txn_del_window(t, ro->name, ro->win[i].id)) !=
-		    SLUICE_OK) {
-			gk_txn_abort(t);
-			goto fail;
+		for (size_t i = 0; i < drop; i++) {
+			if ((rv = gk_txn_del_window(
+			         t, ro->name, ro->win[i].id)) != SLUICE_OK) {
+				return (rv);
+			}
 		}
-	}
-	if ((rv = gk_txn_commit(t)) != SLUICE_OK) {
-		goto fail;
-	}
-	if (gk_replay_record(c->replay, sr->key_id, r->job, r->sequence) !=
-	    SLUICE_OK) {
-		sl_log_warn("report.replay", "replay table: out of memory");
-	}
-	ro->st      = ds;
-	v->accepted = true;
-	v->counted  = counted;
-	atomic_fetch_add(&c->m.accepted, 1);
-	if (counted) {
-		atomic_fetch_add(&c->m.counted, 1);
-		ro->n++;
 		win_drop(ro, drop);
 		ev.first -= ev.first >= drop ? drop : ev.first;
 		ro->last      = ev;
 		ro->evaluated = true;
-		v->decide     = ev.decision != GK_DECIDE_NONE;
 	} else {
-		atomic_fetch_add(&c->m.recorded, 1);
-		sluice__v1__metric_report__free_unpacked(r, NULL);
+		ds.recorded++;
 	}
-	return;
-fail:
-	sl_log_err("report.store", "cannot store a report for %s: %s",
-	    ro->name, sluice_strerror(rv));
-	if (counted) {
-		free(ro->win[ro->n].packed);
-		memset(&ro->win[ro->n], 0, sizeof(ro->win[ro->n]));
+	if ((rv = gk_txn_put_state(t, ro->name, &ds)) != SLUICE_OK) {
+		return (rv);
 	}
-	sluice__v1__metric_report__free_unpacked(r, NULL);
-	count_reject(c, v, GK_REJ_INTERNAL);
+	ro->st    = ds;
+	u->replay = true;
+	if (gk_replay_record(c->replay, sr->key_id, r->job, r->sequence) !=
+	    SLUICE_OK) {
+		sl_log_warn("report.replay", "replay table: out of memory");
+	}
+	v->accepted = true;
+	v->counted  = counted;
+	// The report decides: its evidence goes into this transaction, so
+	// the write leaves right after the one commit.
+	if (counted && ev.decision != GK_DECIDE_NONE &&
+	    (rv = gk_decide_prepare(c, ro, t, j->now, &v->dec)) != SLUICE_OK) {
+		return (rv);
+	}
+	// The gate as this report left it, for the verdict: taken now, so
+	// the reply needs no lock (the core mutex is held through the next
+	// group's commit).
+	{
+		Sluice__V1__GateStatus       gs;
+		Sluice__V1__ConditionStatus  cs[GK_MAX_CONDITIONS];
+		Sluice__V1__ConditionStatus *csp[GK_MAX_CONDITIONS];
+
+		gk_core_gate_status(c, ro, &gs, cs, csp);
+		if (sl_pack(&gs.base, &v->gate, &v->gatelen) != SLUICE_OK) {
+			v->gate = NULL;
+		}
+	}
+	return (SLUICE_OK);
+}
+
+// Counts job j's outcome, once its batch is final.
+static void
+job_count(gk_core *c, gk_job *j)
+{
+	verdict *v = j->v;
+
+	if (j->refetch) {
+		return; // counted after the second try
+	}
+	if (!v->accepted) {
+		count_reject(
+		    c, v, v->why != GK_REJ_NONE ? v->why : GK_REJ_INTERNAL);
+		return;
+	}
+	atomic_fetch_add(&c->m.accepted, 1);
+	atomic_fetch_add(v->counted ? &c->m.counted : &c->m.recorded, 1);
+}
+
+// Commits n jobs in one transaction. When that fails, memory is put
+// back and each job is tried in a transaction of its own, so that one
+// report the database refuses does not fail the others.
+static void
+run_batch(gk_core *c, gk_job **js, size_t n)
+{
+	undo    u = { NULL, 0, 0, false };
+	gk_txn *t = NULL;
+	int     rv;
+
+	bool any = false;
+
+	pthread_mutex_lock(&c->mtx);
+	rv = gk_db_begin(c->db, true, &t);
+	for (size_t i = 0; i < n && rv == SLUICE_OK; i++) {
+		rv = apply_job(c, t, js[i], &u);
+		any |= js[i]->v->accepted;
+	}
+	if (rv == SLUICE_OK && any) {
+		rv = gk_txn_commit(t);
+		if (rv == SLUICE_OK) {
+			atomic_fetch_add(&c->m.report_commits, 1);
+		}
+	} else {
+		// Nothing accepted (every report a replay, say): nothing
+		// to write, and no sync.
+		gk_txn_abort(t);
+	}
+	if (rv == SLUICE_OK) {
+		free(u.v);
+	} else {
+		sl_log_err("report.store", "cannot store %zu report%s: %s", n,
+		    n == 1 ? "" : "s", sluice_strerror(rv));
+		undo_apply(c, &u);
+		for (size_t i = 0; i < n; i++) {
+			gk_job  *j = js[i];
+			verdict *v = j->v;
+
+			gk_decide_cancel(c, v->dec);
+			free(v->gate);
+			v->dec      = NULL;
+			v->gate     = NULL;
+			v->accepted = false;
+			v->counted  = false;
+			j->refetch  = false;
+			if (j->final) {
+				continue;
+			}
+			v->why = n == 1 ? GK_REJ_INTERNAL : GK_REJ_NONE;
+			// A report moved into the window was freed with it.
+			if (j->r == NULL &&
+			    sl_report_open(j->sr, &j->r) != SLUICE_OK) {
+				j->r     = NULL;
+				v->why   = GK_REJ_INTERNAL;
+				j->final = true;
+			}
+			if (n == 1) {
+				j->final = true;
+			}
+		}
+	}
+	pthread_mutex_unlock(&c->mtx);
+	if (rv != SLUICE_OK && n > 1) {
+		for (size_t i = 0; i < n; i++) {
+			if (js[i]->final) {
+				job_count(c, js[i]);
+			} else {
+				run_batch(c, &js[i], 1);
+			}
+		}
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		job_count(c, js[i]);
+	}
+}
+
+// Queues j and returns once it is committed (or refused): the first
+// thread to find no commit running commits the whole queue; the others
+// wait for it.
+static void
+commit_group(gk_core *c, gk_job *j)
+{
+	pthread_mutex_lock(&c->gc_mtx);
+	j->next     = NULL;
+	*c->gc_tail = j;
+	c->gc_tail  = &j->next;
+	c->gc_queued++;
+	while (!j->done) {
+		gk_job **js;
+		gk_job  *q;
+		size_t   n;
+
+		if (c->gc_busy) {
+			pthread_cond_wait(&c->gc_cv, &c->gc_mtx);
+			continue;
+		}
+		// Lead: take every queued report (ours among them).
+		n  = c->gc_queued;
+		q  = c->gc_head;
+		js = sl_xcalloc(n, sizeof(*js));
+		for (size_t i = 0; i < n; i++, q = q->next) {
+			js[i] = q;
+		}
+		c->gc_head   = NULL;
+		c->gc_tail   = &c->gc_head;
+		c->gc_queued = 0;
+		c->gc_busy   = true;
+		pthread_mutex_unlock(&c->gc_mtx);
+
+		run_batch(c, js, n);
+
+		pthread_mutex_lock(&c->gc_mtx);
+		for (size_t i = 0; i < n; i++) {
+			js[i]->done = true;
+		}
+		c->gc_busy = false;
+		// Wakes the group, and the reports queued meanwhile: one of
+		// them leads the next commit.
+		pthread_cond_broadcast(&c->gc_cv);
+		free(js);
+	}
+	pthread_mutex_unlock(&c->gc_mtx);
 }
 
 static void
@@ -515,7 +798,7 @@ handle_report(gk_core *c, const Sluice__V1__SignedReport *sr,
 	Sluice__V1__MetricReport *r = NULL;
 	Sluice__V1__Rollout      *msg;
 	gk_reject                 why;
-	gk_ro                    *ro;
+	gk_job                    j;
 	uint64_t                  now = sl_now_ms();
 
 	if (gk_report_verify_msg(c->keys, sr, now, c->opt.skew_ms, &r, &why) !=
@@ -534,29 +817,31 @@ handle_report(gk_core *c, const Sluice__V1__SignedReport *sr,
 	}
 verified:
 	snprintf(v->rollout, sizeof(v->rollout), "%s", r->rollout);
-	pthread_mutex_lock(&c->mtx);
-	ro = gk_core_find(c, r->rollout);
-	if (ro == NULL || ro->msg == NULL) {
+	memset(&j, 0, sizeof(j));
+	j.sr  = sr;
+	j.r   = r;
+	j.buf = buf;
+	j.len = len;
+	j.now = now;
+	j.v   = v;
+	commit_group(c, &j);
+	if (j.refetch) {
 		// Not known yet: a rollout created since we last looked.
-		pthread_mutex_unlock(&c->mtx);
-		if (strlen(r->rollout) >= SLUICE_MAX_NAME ||
-		    fetch_rollout(c, r->rollout, &msg) != SLUICE_OK) {
-			sluice__v1__metric_report__free_unpacked(r, NULL);
-			count_reject(c, v, GK_REJ_UNKNOWN_ROLLOUT);
-			return;
-		}
-		pthread_mutex_lock(&c->mtx);
-		gk_core_apply_rollout(c, msg);
-		ro = gk_core_find(c, r->rollout);
-		if (ro == NULL || ro->msg == NULL) {
+		if (strlen(r->rollout) < SLUICE_MAX_NAME &&
+		    fetch_rollout(c, r->rollout, &msg) == SLUICE_OK) {
+			pthread_mutex_lock(&c->mtx);
+			gk_core_apply_rollout(c, msg);
 			pthread_mutex_unlock(&c->mtx);
-			sluice__v1__metric_report__free_unpacked(r, NULL);
-			count_reject(c, v, GK_REJ_UNKNOWN_ROLLOUT);
-			return;
 		}
+		j.refetch = false;
+		j.fetched = true;
+		j.done    = false;
+		v->why    = GK_REJ_NONE;
+		commit_group(c, &j);
 	}
-	accept_locked(c, ro, sr, r, buf, len, now, v);
-	pthread_mutex_unlock(&c->mtx);
+	if (j.r != NULL) {
+		sluice__v1__metric_report__free_unpacked(j.r, NULL);
+	}
 }
 
 // ---------------------------------------------------------------- requests
@@ -579,44 +864,17 @@ pack_reply(Sluice__V1__GkReply *rep, uint8_t **bufp, size_t *lenp)
 	return (sl_pack(&rep->base, bufp, lenp));
 }
 
-// The gate status of rollout packed (a copy that outlives ro->msg), or
-// NULL: taken before a decision, so the reporter can be told about the
-// gate that decided rather than the next stage's.
-static uint8_t *
-status_snapshot(gk_core *c, const char *rollout, size_t *lenp)
-{
-	Sluice__V1__GateStatus       gs;
-	Sluice__V1__ConditionStatus  cs[GK_MAX_CONDITIONS];
-	Sluice__V1__ConditionStatus *csp[GK_MAX_CONDITIONS];
-	uint8_t                     *buf = NULL;
-	gk_ro                       *ro;
-
-	pthread_mutex_lock(&c->mtx);
-	if ((ro = gk_core_find(c, rollout)) != NULL) {
-		gk_core_gate_status(c, ro, &gs, cs, csp);
-		if (sl_pack(&gs.base, &buf, lenp) != SLUICE_OK) {
-			buf = NULL;
-		}
-	}
-	pthread_mutex_unlock(&c->mtx);
-	return (buf);
-}
-
 static int
 answer_report(gk_core *c, const Sluice__V1__SignedReport *sr,
     Sluice__V1__GkReply *rep, uint8_t **bufp, size_t *lenp)
 {
-	verdict                      v;
-	Sluice__V1__ReportVerdict    rv_msg;
-	Sluice__V1__GateStatus       gs;
-	Sluice__V1__ConditionStatus  cs[GK_MAX_CONDITIONS];
-	Sluice__V1__ConditionStatus *csp[GK_MAX_CONDITIONS];
-	Sluice__V1__GateStatus      *before = NULL;
-	gk_decided                   dd     = { GK_DECIDE_NONE, 0, 0 };
-	uint8_t                     *packed = NULL;
-	size_t                       plen   = 0;
-	gk_ro                       *ro;
-	int                          rv;
+	verdict                   v;
+	Sluice__V1__ReportVerdict rv_msg;
+	Sluice__V1__GateStatus   *gate   = NULL;
+	gk_decided                dd     = { GK_DECIDE_NONE, 0, 0 };
+	uint8_t                  *packed = NULL;
+	size_t                    plen   = 0;
+	int                       rv;
 
 	memset(&v, 0, sizeof(v));
 	// Keep the bytes as received: evidence digests cover them.
@@ -625,17 +883,17 @@ answer_report(gk_core *c, const Sluice__V1__SignedReport *sr,
 	}
 	handle_report(c, sr, packed, plen, &v);
 	free(packed);
-	if (v.decide) {
-		uint8_t *snap = status_snapshot(c, v.rollout, &plen);
-
-		(void) gk_decide_run(c, v.rollout, &dd);
-		if (snap != NULL && dd.decision != GK_DECIDE_NONE &&
-		    sl_unpack(&sluice__v1__gate_status__descriptor, snap, plen,
-		        SIZE_MAX,
-		        (ProtobufCMessage **) &before) != SLUICE_OK) {
-			before = NULL;
-		}
-		free(snap);
+	// The gate as the report left it (taken under the lock, in its
+	// group commit): for the deciding report, the gate it reported to
+	// rather than the next stage's.
+	if (v.gate != NULL &&
+	    sl_unpack(&sluice__v1__gate_status__descriptor, v.gate, v.gatelen,
+	        SIZE_MAX, (ProtobufCMessage **) &gate) != SLUICE_OK) {
+		gate = NULL;
+	}
+	free(v.gate);
+	if (v.dec != NULL) {
+		(void) gk_decide_send(c, v.dec, &dd);
 	}
 	sluice__v1__report_verdict__init(&rv_msg);
 	rv_msg.accepted = v.accepted;
@@ -645,31 +903,27 @@ answer_report(gk_core *c, const Sluice__V1__SignedReport *sr,
 	    (char *) (uintptr_t) (v.accepted ? "" : gk_reject_name(v.why));
 	rep->result_case = SLUICE__V1__GK_REPLY__RESULT_VERDICT;
 	rep->verdict     = &rv_msg;
-	if (before != NULL) {
+	if (gate == NULL) {
+		return (pack_reply(rep, bufp, lenp));
+	}
+	if (dd.decision != GK_DECIDE_NONE) {
 		// This report decided: the reporter learns the decision on
 		// the gate it reported to, not the next stage's gate.
-		if (before->state != NULL && before->state[0] != '\0') {
-			free(before
-			         ->state); // "" is protobuf-c's static default
+		if (gate->state != NULL && gate->state[0] != '\0') {
+			free(gate->state); // "" is protobuf-c's static default
 		}
-		before->state = (char *) (uintptr_t) gk_status_name(
+		gate->state = (char *) (uintptr_t) gk_status_name(
 		    dd.decision == GK_DECIDE_PROMOTE ? GK_STATUS_PROMOTED
 		                                     : GK_STATUS_ROLLED_BACK);
-		before->decision_revision = dd.revision;
-		rv_msg.gate               = before;
-		rv                        = pack_reply(rep, bufp, lenp);
+		gate->decision_revision = dd.revision;
+	}
+	rv_msg.gate = gate;
+	rv          = pack_reply(rep, bufp, lenp);
+	if (dd.decision != GK_DECIDE_NONE) {
 		// state points at a static string: free_unpacked must not.
-		before->state = NULL;
-		sluice__v1__gate_status__free_unpacked(before, NULL);
-		return (rv);
+		gate->state = NULL;
 	}
-	pthread_mutex_lock(&c->mtx);
-	if (v.accepted && (ro = gk_core_find(c, v.rollout)) != NULL) {
-		gk_core_gate_status(c, ro, &gs, cs, csp);
-		rv_msg.gate = &gs;
-	}
-	rv = pack_reply(rep, bufp, lenp);
-	pthread_mutex_unlock(&c->mtx);
+	sluice__v1__gate_status__free_unpacked(gate, NULL);
 	return (rv);
 }
 
@@ -949,12 +1203,6 @@ tracker(void *arg)
 
 // ---------------------------------------------------------------- restore
 
-typedef struct load_ctx {
-	gk_core *c;
-	gk_ro   *ro;
-	int      rv;
-} load_ctx;
-
 static int
 load_report_cb(
     void *arg, uint64_t id, uint64_t at_ms, const uint8_t *sr, size_t len)
@@ -1059,6 +1307,9 @@ gk_core_open(gk_core **cp, const gk_options *opt)
 	c->opt = *opt;
 	pthread_mutex_init(&c->mtx, NULL);
 	pthread_mutex_init(&c->rpc_mtx, NULL);
+	pthread_mutex_init(&c->gc_mtx, NULL);
+	pthread_cond_init(&c->gc_cv, NULL);
+	c->gc_tail = &c->gc_head;
 	pthread_mutex_init(&c->q_mtx, NULL);
 	{
 		pthread_condattr_t ca;
@@ -1153,6 +1404,8 @@ gk_core_close(gk_core *c)
 	pthread_cond_destroy(&c->q_cv);
 	pthread_mutex_destroy(&c->q_mtx);
 	pthread_mutex_destroy(&c->rpc_mtx);
+	pthread_cond_destroy(&c->gc_cv);
+	pthread_mutex_destroy(&c->gc_mtx);
 	pthread_mutex_destroy(&c->mtx);
 	free(c);
 }
@@ -1190,6 +1443,10 @@ gk_core_metrics(gk_core *c, FILE *f)
 	    decision_errors);
 	GK_METRIC_("stage_resets_total", "Gate resets on stage changes.",
 	    stage_resets);
+	GK_METRIC_("report_commits_total",
+	    "LMDB commits of accepted reports (a group commit holds every "
+	    "report that arrived while the previous one ran).",
+	    report_commits);
 #undef GK_METRIC_
 	pthread_mutex_lock(&c->mtx);
 	fprintf(f,

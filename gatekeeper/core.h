@@ -11,6 +11,13 @@
  * Locking: one mutex (core) guards rollouts, windows, the replay table
  * and the database writes; signature checks run before it is taken and
  * flagd writes after it is released (decide.c).
+ *
+ * Group commit: verified reports queue on gc_mtx; the first API thread
+ * to find no commit running takes the whole queue, applies it under the
+ * core mutex in ONE LMDB transaction, commits once, and wakes every
+ * thread of the group, which then replies (nothing is acknowledged
+ * before its commit). gc_mtx is never held while the core mutex is
+ * taken.
  */
 #ifndef GK_CORE_H
 #define GK_CORE_H
@@ -71,6 +78,7 @@ typedef struct gk_counters {
 	atomic_uint_fast64_t conflicts;
 	atomic_uint_fast64_t decision_errors;
 	atomic_uint_fast64_t stage_resets;
+	atomic_uint_fast64_t report_commits; /* group commits of reports */
 	atomic_int           ready;
 } gk_counters;
 
@@ -82,6 +90,14 @@ typedef struct gk_core {
 	gk_replay      *replay;
 	gk_ro         **ros;
 	size_t          nro;
+	// Group commit of reports (core.c): the queue of verified reports
+	// waiting for a commit, and whether one is running.
+	pthread_mutex_t gc_mtx;
+	pthread_cond_t  gc_cv;
+	struct gk_job  *gc_head;
+	struct gk_job **gc_tail;
+	size_t          gc_queued;
+	bool            gc_busy;
 	pthread_mutex_t rpc_mtx; /* sl_rpc is not thread-safe */
 	sl_rpc         *rpc;
 	sl_secret      *key;
@@ -137,6 +153,16 @@ const Sluice__V1__Gate *gk_core_gate(const gk_ro *ro);
  * and drops the window. Under c->mtx.
  */
 void gk_core_apply_rollout(gk_core *c, Sluice__V1__Rollout *msg);
+
+/*
+ * As gk_core_apply_rollout, but a reset is not saved: returns the
+ * rollout that was reset (the caller clears its window and saves its
+ * state in a transaction of its own), or NULL. Under c->mtx.
+ */
+gk_ro *gk_core_apply_rollout_unsaved(gk_core *c, Sluice__V1__Rollout *msg);
+
+/* Saves ro's reset: drops its window and saves its state. Under c->mtx. */
+void gk_core_save_reset(gk_core *c, gk_ro *ro);
 
 /* Renders Prometheus text for /metrics. */
 void gk_core_metrics(gk_core *c, FILE *f);

@@ -107,10 +107,11 @@ gk_decide_reason(const gk_ro *ro, const Sluice__V1__Gate *g, gk_decision d,
 	}
 }
 
-typedef struct pending {
+struct gk_pending {
 	char        rollout[SLUICE_MAX_NAME];
 	uint32_t    stage;
 	uint64_t    after_rev; /* the rollout's revision when decided */
+	uint64_t    now;
 	gk_decision d;
 	char        reason[1024];
 	uint8_t     digest[SL_HASH_BYTES];
@@ -118,35 +119,47 @@ typedef struct pending {
 	uint8_t   **reports;
 	size_t     *lens;
 	size_t      n;
-} pending;
+	uint8_t    *ev; /* packed Evidence (revision 0), as stored pending */
+	size_t      evlen;
+};
+
+typedef struct gk_pending pending;
 
 static void
-pending_fini(pending *p)
+pending_free(pending *p)
 {
+	if (p == NULL) {
+		return;
+	}
 	for (size_t i = 0; i < p->n; i++) {
 		free(p->reports[i]);
 	}
 	free(p->reports);
 	free(p->lens);
+	free(p->ev);
+	free(p);
 }
 
-// Under c->mtx: whether ro has a decision to write now; fills p.
+// Whether ro has a decision to write now. Under c->mtx.
 static bool
-prepare(gk_core *c, gk_ro *ro, uint64_t now, pending *p)
+wanted(const gk_ro *ro, uint64_t now)
+{
+	return (gk_core_gate(ro) != NULL && ro->msg != NULL && ro->evaluated &&
+	    !ro->inflight && ro->st.gate.decided == GK_DECIDE_NONE &&
+	    ro->last.decision != GK_DECIDE_NONE && now >= ro->retry_after_ms);
+}
+
+// Under c->mtx, when wanted(): fills p and marks ro in flight.
+static void
+prepare(gk_ro *ro, uint64_t now, pending *p)
 {
 	const Sluice__V1__Gate *g = gk_core_gate(ro);
 	const gk_eval          *e = &ro->last;
 
-	(void) c;
-	if (g == NULL || ro->msg == NULL || !ro->evaluated || ro->inflight ||
-	    ro->st.gate.decided != GK_DECIDE_NONE ||
-	    e->decision == GK_DECIDE_NONE || now < ro->retry_after_ms) {
-		return (false);
-	}
-	memset(p, 0, sizeof(*p));
 	snprintf(p->rollout, sizeof(p->rollout), "%s", ro->name);
 	p->stage     = ro->st.gate.stage;
 	p->after_rev = ro->msg->revision;
+	p->now       = now;
 	p->d         = e->decision;
 	gk_decide_reason(ro, g, p->d, p->reason, sizeof(p->reason));
 	p->n       = ro->n > e->first ? ro->n - e->first : 0;
@@ -162,7 +175,6 @@ prepare(gk_core *c, gk_ro *ro, uint64_t now, pending *p)
 	    (const uint8_t *const *) p->reports, p->lens, p->n, p->digest);
 	randombytes_buf(p->nonce, sizeof(p->nonce));
 	ro->inflight = true;
-	return (true);
 }
 
 // The packed Evidence of p at revision (0: not known yet). *bufp
@@ -205,30 +217,6 @@ pack_evidence(const pending *p, uint64_t revision, uint64_t now,
 	}
 	free(ms);
 	free(srp);
-	return (rv);
-}
-
-// Stores p's evidence under its nonce before the write is sent.
-static int
-store_pending(gk_core *c, const pending *p, uint64_t now)
-{
-	uint8_t *buf = NULL;
-	size_t   len;
-	gk_txn  *t;
-	int      rv;
-
-	if ((rv = pack_evidence(p, 0, now, &buf, &len)) != SLUICE_OK) {
-		return (rv);
-	}
-	if ((rv = gk_db_begin(c->db, true, &t)) == SLUICE_OK) {
-		if ((rv = gk_txn_put_pending(t, p->nonce, sizeof(p->nonce),
-		         p->after_rev, buf, len)) != SLUICE_OK) {
-			gk_txn_abort(t);
-		} else {
-			rv = gk_txn_commit(t);
-		}
-	}
-	free(buf);
 	return (rv);
 }
 
@@ -279,11 +267,12 @@ refusal_is_final(int code)
 
 // Moves evidence ev (packed, revision 0) from pending[nonce] to
 // evidence[rollout, revision] and, when st is given, saves the gate state
-// of rollout in the same transaction.
+// of rollout in the same transaction (clear: dropping its window first,
+// a gate reset).
 static int
 bind_evidence(gk_core *c, const char *rollout, const uint8_t *nonce,
     size_t nlen, uint64_t revision, const uint8_t *ev, size_t evlen,
-    const gk_db_state *st)
+    const gk_db_state *st, bool clear)
 {
 	ProtobufCMessage     *m;
 	Sluice__V1__Evidence *e;
@@ -307,6 +296,8 @@ bind_evidence(gk_core *c, const char *rollout, const uint8_t *nonce,
 		if ((rv = gk_txn_put_evidence(
 		         t, rollout, revision, buf, len)) != SLUICE_OK ||
 		    (rv = gk_txn_del_pending(t, nonce, nlen)) != SLUICE_OK ||
+		    (clear &&
+		        (rv = gk_txn_clear_window(t, rollout)) != SLUICE_OK) ||
 		    (st != NULL &&
 		        (rv = gk_txn_put_state(t, rollout, st)) !=
 		            SLUICE_OK)) {
@@ -320,67 +311,84 @@ bind_evidence(gk_core *c, const char *rollout, const uint8_t *nonce,
 }
 
 int
-gk_decide_run(gk_core *c, const char *rollout, gk_decided *outp)
+gk_decide_prepare(
+    gk_core *c, gk_ro *ro, gk_txn *t, uint64_t now, gk_pending **pp)
 {
-	pending              p;
+	pending *p;
+	int      rv;
+
+	*pp = NULL;
+	if (!wanted(ro, now)) {
+		return (SLUICE_OK);
+	}
+	p = sl_xcalloc(1, sizeof(*p));
+	prepare(ro, now, p);
+	// The evidence first: a decision flagd commits is never without
+	// the reports behind it, whatever happens to us after the send.
+	if ((rv = pack_evidence(p, 0, now, &p->ev, &p->evlen)) != SLUICE_OK ||
+	    (rv = gk_txn_put_pending(t, p->nonce, sizeof(p->nonce),
+	         p->after_rev, p->ev, p->evlen)) != SLUICE_OK) {
+		sl_log_err("decide.evidence",
+		    "%s: cannot keep the evidence (%s); %s not sent",
+		    p->rollout, sluice_strerror(rv), gk_decision_name(p->d));
+		atomic_fetch_add(&c->m.decision_errors, 1);
+		ro->inflight       = false;
+		ro->retry_after_ms = now + 5000u;
+		pending_free(p);
+		return (rv);
+	}
+	*pp = p;
+	return (SLUICE_OK);
+}
+
+void
+gk_decide_cancel(gk_core *c, gk_pending *p)
+{
+	gk_ro *ro;
+
+	if (p == NULL) {
+		return;
+	}
+	if ((ro = gk_core_find(c, p->rollout)) != NULL) {
+		ro->inflight = false;
+	}
+	pending_free(p);
+}
+
+int
+gk_decide_send(gk_core *c, gk_pending *p, gk_decided *outp)
+{
 	gk_ro               *ro;
-	uint64_t             now = sl_now_ms();
+	uint64_t             now = p->now;
 	Sluice__V1__Command  cmd;
 	Sluice__V1__Rollback rb;
 	Sluice__V1__Promote  pr;
 	Sluice__V1__Reply   *rep      = NULL;
 	Sluice__V1__Rollout *after    = NULL;
 	uint64_t             revision = 0;
-	uint8_t             *ev       = NULL;
-	size_t               evlen    = 0;
 	int                  rv;
-
-	pthread_mutex_lock(&c->mtx);
-	if ((ro = gk_core_find(c, rollout)) == NULL ||
-	    !prepare(c, ro, now, &p)) {
-		pthread_mutex_unlock(&c->mtx);
-		return (SLUICE_OK);
-	}
-	pthread_mutex_unlock(&c->mtx);
-
-	// The evidence first: a decision flagd commits is never without
-	// the reports behind it, whatever happens to us after the send.
-	if ((rv = store_pending(c, &p, now)) != SLUICE_OK) {
-		sl_log_err("decide.evidence",
-		    "%s: cannot keep the evidence (%s); %s not sent",
-		    p.rollout, sluice_strerror(rv), gk_decision_name(p.d));
-		atomic_fetch_add(&c->m.decision_errors, 1);
-		pthread_mutex_lock(&c->mtx);
-		if ((ro = gk_core_find(c, p.rollout)) != NULL) {
-			ro->inflight       = false;
-			ro->retry_after_ms = now + 5000u;
-		}
-		pthread_mutex_unlock(&c->mtx);
-		pending_fini(&p);
-		return (rv);
-	}
 
 	sluice__v1__command__init(&cmd);
 	// Our nonce, so the evidence is found by it; sl_rpc_write frees
 	// cmd's nonce whoever set it, hence a heap copy.
-	cmd.nonce.data = sl_xmalloc(sizeof(p.nonce));
-	cmd.nonce.len  = sizeof(p.nonce);
-	memcpy(cmd.nonce.data, p.nonce, sizeof(p.nonce));
-	cmd.reason               = p.reason;
-	cmd.evidence_digest.data = p.digest;
+	cmd.nonce.data = sl_xmalloc(sizeof(p->nonce));
+	cmd.nonce.len  = sizeof(p->nonce);
+	memcpy(cmd.nonce.data, p->nonce, sizeof(p->nonce));
+	cmd.reason               = p->reason;
+	cmd.evidence_digest.data = p->digest;
 	cmd.evidence_digest.len  = SL_HASH_BYTES;
-	if (p.d == GK_DECIDE_ROLLBACK) {
+	if (p->d == GK_DECIDE_ROLLBACK) {
 		sluice__v1__rollback__init(&rb);
-		rb.rollout          = p.rollout;
+		rb.rollout          = p->rollout;
 		rb.has_expect_stage = true;
-		rb.expect_stage     = p.stage;
+		rb.expect_stage     = p->stage;
 		cmd.action_case     = SLUICE__V1__COMMAND__ACTION_ROLLBACK;
 		cmd.rollback        = &rb;
 	} else {
 		sluice__v1__promote__init(&pr);
-		pr.rollout          = p.rollout;
+		pr.rollout          = p->rollout;
 		pr.has_expect_stage = true;
-		pr.expect_stage     = p.stage;
+		pr.expect_stage     = p->stage;
 		cmd.action_case     = SLUICE__V1__COMMAND__ACTION_PROMOTE;
 		cmd.promote         = &pr;
 	}
@@ -398,71 +406,78 @@ gk_decide_run(gk_core *c, const char *rollout, gk_decided *outp)
 			}
 		}
 	}
-	if (rv == SLUICE_OK &&
-	    pack_evidence(&p, 0, now, &ev, &evlen) != SLUICE_OK) {
-		ev = NULL;
-	}
 
 	pthread_mutex_lock(&c->mtx);
-	ro = gk_core_find(c, p.rollout);
+	ro = gk_core_find(c, p->rollout);
 	if (ro != NULL) {
 		ro->inflight = false;
 	}
 	if (rv == SLUICE_OK) {
-		gk_db_state *st = NULL;
+		gk_db_state *st    = NULL;
+		gk_ro       *reset = NULL;
 
-		atomic_fetch_add(p.d == GK_DECIDE_PROMOTE ? &c->m.promotes
-		                                          : &c->m.rollbacks,
+		atomic_fetch_add(p->d == GK_DECIDE_PROMOTE ? &c->m.promotes
+		                                           : &c->m.rollbacks,
 		    1);
 		sl_log_notice("decide.done", "%s: %s at revision %llu: %s",
-		    p.rollout, gk_decision_name(p.d),
-		    (unsigned long long) revision, p.reason);
-		if (ro != NULL && ro->st.gate.stage == p.stage) {
-			gk_gate_mark_decided(&ro->st.gate, p.d);
+		    p->rollout, gk_decision_name(p->d),
+		    (unsigned long long) revision, p->reason);
+		if (ro != NULL && ro->st.gate.stage == p->stage) {
+			gk_gate_mark_decided(&ro->st.gate, p->d);
 			ro->st.decision_revision = revision;
-			ro->last.status          = p.d == GK_DECIDE_PROMOTE
+			ro->last.status          = p->d == GK_DECIDE_PROMOTE
 			             ? GK_STATUS_PROMOTED
 			             : GK_STATUS_ROLLED_BACK;
 			ro->last.decision        = GK_DECIDE_NONE;
 			st                       = &ro->st;
 		}
-		// Evidence under its revision, and "decided", in one
-		// transaction. Should it fail, the evidence stays pending
-		// and gk_decide_reconcile binds it from flagd's audit.
-		if (ev == NULL ||
-		    bind_evidence(c, p.rollout, p.nonce, sizeof(p.nonce),
-		        revision, ev, evlen, st) != SLUICE_OK) {
+		if (after != NULL) {
+			// Apply the state flagd answered with at once (the
+			// change stream will say the same a moment later): the
+			// stage moved, so the gate is reset.
+			reset = gk_core_apply_rollout_unsaved(c, after);
+			after = NULL;
+			if (reset != NULL) {
+				st = &reset->st;
+			}
+		}
+		// Evidence under its revision, and the gate "decided" (or
+		// reset for the new stage), in one transaction. Should it
+		// fail, the evidence stays pending and gk_decide_reconcile
+		// binds it from flagd's audit.
+		if (bind_evidence(c, p->rollout, p->nonce, sizeof(p->nonce),
+		        revision, p->ev, p->evlen, st,
+		        reset != NULL) != SLUICE_OK) {
 			sl_log_err("decide.evidence",
 			    "%s: cannot bind the evidence to revision %llu; "
 			    "left pending",
-			    p.rollout, (unsigned long long) revision);
+			    p->rollout, (unsigned long long) revision);
 			atomic_store(&c->pending_evidence, true);
+			if (reset != NULL) {
+				// The reset must reach LMDB before the new
+				// stage's reports do.
+				gk_core_save_reset(c, reset);
+			}
 		}
 		if (outp != NULL) {
-			outp->decision = p.d;
+			outp->decision = p->d;
 			outp->revision = revision;
-			outp->stage    = p.stage;
-		}
-		if (after != NULL) {
-			// Apply the state flagd answered with at once; the
-			// change stream will say the same a moment later.
-			gk_core_apply_rollout(c, after);
-			after = NULL;
+			outp->stage    = p->stage;
 		}
 	} else if (rv == SLUICE_ECONFLICT) {
 		// The stage moved under us (another gatekeeper, an
 		// operator): nothing to do; the change will reset the gate.
 		atomic_fetch_add(&c->m.conflicts, 1);
 		sl_log_info("decide.conflict",
-		    "%s: stage is no longer %u; %s not needed", p.rollout,
-		    p.stage, gk_decision_name(p.d));
+		    "%s: stage is no longer %u; %s not needed", p->rollout,
+		    p->stage, gk_decision_name(p->d));
 		if (ro != NULL) {
 			ro->retry_after_ms = now + 2000u;
 		}
 	} else {
 		atomic_fetch_add(&c->m.decision_errors, 1);
-		sl_log_warn("decide.fail", "%s: %s failed: %s (%s)", p.rollout,
-		    gk_decision_name(p.d), sluice_strerror(rv),
+		sl_log_warn("decide.fail", "%s: %s failed: %s (%s)",
+		    p->rollout, gk_decision_name(p->d), sluice_strerror(rv),
 		    rep != NULL ? sl_reply_errmsg(rep) : "");
 		if (ro != NULL) {
 			ro->retry_after_ms = now + 5000u;
@@ -472,22 +487,55 @@ gk_decide_run(gk_core *c, const char *rollout, gk_decided *outp)
 	if (rv != SLUICE_OK) {
 		if (rep != NULL && refusal_is_final(rv)) {
 			// flagd refused the command: nothing was committed.
-			drop_pending(c, p.nonce, sizeof(p.nonce));
+			drop_pending(c, p->nonce, sizeof(p->nonce));
 		} else {
 			// No answer: the write may still have committed.
 			// Keep the evidence until the audit says.
 			atomic_store(&c->pending_evidence, true);
 		}
 	}
-	free(ev);
 	if (after != NULL) {
 		sluice__v1__rollout__free_unpacked(after, NULL);
 	}
 	if (rep != NULL) {
 		sluice__v1__reply__free_unpacked(rep, NULL);
 	}
-	pending_fini(&p);
+	pending_free(p);
 	return (rv == SLUICE_ECONFLICT ? SLUICE_OK : rv);
+}
+
+int
+gk_decide_run(gk_core *c, const char *rollout, gk_decided *outp)
+{
+	gk_pending *p = NULL;
+	gk_ro      *ro;
+	gk_txn     *t;
+	uint64_t    now = sl_now_ms();
+	int         rv;
+
+	pthread_mutex_lock(&c->mtx);
+	if ((ro = gk_core_find(c, rollout)) == NULL || !wanted(ro, now)) {
+		pthread_mutex_unlock(&c->mtx);
+		return (SLUICE_OK);
+	}
+	if ((rv = gk_db_begin(c->db, true, &t)) == SLUICE_OK) {
+		if ((rv = gk_decide_prepare(c, ro, t, now, &p)) != SLUICE_OK) {
+			gk_txn_abort(t);
+		} else if ((rv = gk_txn_commit(t)) != SLUICE_OK) {
+			sl_log_err("decide.evidence",
+			    "%s: cannot commit the evidence (%s); not sent",
+			    rollout, sluice_strerror(rv));
+			atomic_fetch_add(&c->m.decision_errors, 1);
+			gk_decide_cancel(c, p);
+			p                  = NULL;
+			ro->retry_after_ms = now + 5000u;
+		}
+	}
+	pthread_mutex_unlock(&c->mtx);
+	if (p == NULL) {
+		return (rv);
+	}
+	return (gk_decide_send(c, p, outp));
 }
 
 // ---------------------------------------------------------------- reconcile
@@ -631,7 +679,8 @@ gk_decide_reconcile(gk_core *c, uint64_t give_up_ms)
 		    &rev, &final);
 		if (rv == SLUICE_OK && rev != 0) {
 			if (bind_evidence(c, e->rollout, pe->nonce, pe->nlen,
-			        rev, pe->ev, pe->evlen, NULL) == SLUICE_OK) {
+			        rev, pe->ev, pe->evlen, NULL,
+			        false) == SLUICE_OK) {
 				sl_log_notice("decide.reconcile",
 				    "%s: evidence of the %s at revision %llu "
 				    "bound from flagd's audit",

@@ -35,10 +35,35 @@ typedef struct gk_decided {
 	uint32_t    stage;    /* the stage that was evaluated */
 } gk_decided;
 
+/* A decision prepared and its evidence stored, not yet sent. */
+typedef struct gk_pending gk_pending;
+
 /*
- * Writes ro's pending decision, if it still has one: stores the evidence
- * under the command's nonce, sends the CAS write, then binds the evidence
- * to flagd's revision. Takes c->mtx itself: call without it. Returns
+ * Under c->mtx: if ro has a decision to write now, prepares it (the
+ * reason, the evidence and its digest, a command nonce), marks ro in
+ * flight, and puts the evidence under the nonce into t, the write
+ * transaction the caller commits BEFORE gk_decide_send. *pp is NULL when
+ * there is nothing to do; on an error nothing is prepared (the decision
+ * is retried after 5 s) and t may be unusable. *pp is freed by
+ * gk_decide_send or gk_decide_cancel.
+ */
+int gk_decide_prepare(gk_core *c, gk_ro *ro, gk_txn *t, uint64_t now,
+    gk_pending **pp) SLUICE_NODISCARD;
+
+/* Under c->mtx: t was not committed; ro is no longer in flight. Frees p. */
+void gk_decide_cancel(gk_core *c, gk_pending *p);
+
+/*
+ * Without c->mtx, once the transaction holding p's evidence committed:
+ * sends the CAS write, then binds the evidence to flagd's revision and
+ * records the gate as decided. Frees p. Returns as gk_decide_run.
+ */
+int gk_decide_send(gk_core *c, gk_pending *p, gk_decided *outp);
+
+/*
+ * Writes ro's pending decision, if it still has one: prepares it and
+ * commits its evidence in a transaction of its own, then
+ * gk_decide_send. Takes c->mtx itself: call without it. Returns
  * SLUICE_OK (also when there was nothing to do, or the stage had moved),
  * or the write's error. outp (may be NULL) is filled only when a decision
  * was written.

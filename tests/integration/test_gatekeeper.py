@@ -7,6 +7,8 @@ flagd), reports signed and sent through libsluice (`flagctl gate report`).
   audit entry carries the evidence digest, and `flagctl gate evidence`
   shows the reports and checks the digest;
 - a gatekeeper restarted mid-window keeps its counted reports;
+- every report acknowledged "accepted" survives a kill -9, also when
+  reports from concurrent reporters were committed as a group;
 - a bad batch rolls the rollout back and every subscribed client (20
   libsluice clients in one fleet helper process,
   tests/integration/helpers/fleet.c) has the rollback revision; the
@@ -26,6 +28,7 @@ import signal
 import subprocess
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -150,8 +153,8 @@ def stage_of(cluster, name):
 
 
 def report(gk, cluster, rollout, key=None, seq=None, stage=None,
-           **metrics):
-    args = ["gate", "report", rollout, "--job", "load_orders",
+           job="load_orders", **metrics):
+    args = ["gate", "report", rollout, "--job", job,
             "--gatekeeper", gk.api, "--json"]
     if stage is not None:
         args += ["--stage", stage]
@@ -250,6 +253,48 @@ def test_restart_mid_window_keeps_counts(cluster, gk, tmp_path):
              "the promotion after the restart")
     # Replay marks survive the restart too.
     assert len(gk_audit(cluster, "orders_restart", "promote")) == 1
+
+
+def test_kill_9_after_ack_keeps_every_accepted_report(cluster, gk,
+                                                      tmp_path):
+    # min_samples above the count: no decision moves the stage.
+    setup_rollout(cluster, tmp_path, "orders_kill", min_samples=100)
+    jobs, per_job = 8, 3
+
+    def reporter(i):
+        out = []
+        for seq in range(1, per_job + 1):
+            v, res = report(gk, cluster, "orders_kill", seq=seq,
+                            error_rate=0.001, latency_ms=10,
+                            job="job%d" % i)
+            out.append((v, res))
+        return out
+
+    # Eight reporters at once, so that reports share group commits.
+    with ThreadPoolExecutor(max_workers=jobs) as ex:
+        results = [r for rs in ex.map(reporter, range(jobs)) for r in rs]
+    for v, res in results:
+        assert v is not None and v["accepted"] and v["counted"], res
+    m = gk.metrics()
+    commits = [int(line.split()[1]) for line in m.splitlines()
+               if line.startswith("sluice_gk_report_commits_total ")]
+    assert commits and commits[0] <= jobs * per_job, m
+    # Killed right after the last acknowledgement: no clean shutdown.
+    os.kill(gk.proc.pid, signal.SIGKILL)
+    gk.proc.wait(timeout=STOP_TIMEOUT)
+    gk.start()
+    after = gate_status(gk, cluster, "orders_kill")
+    assert after["counted"] == jobs * per_job, after
+    # The replay marks came back too: each job's last report is a replay.
+    for i in range(jobs):
+        v, res = report(gk, cluster, "orders_kill", seq=per_job,
+                        error_rate=0.001, latency_ms=10, job="job%d" % i)
+        assert v is not None and v["reason"] == "replay", res
+    v, res = report(gk, cluster, "orders_kill", seq=per_job + 1,
+                    error_rate=0.001, latency_ms=10, job="job0")
+    assert v["accepted"] and v["counted"], res
+    assert gate_status(gk, cluster, "orders_kill")["counted"] == \
+        jobs * per_job + 1
 
 
 def test_bad_batch_rolls_back_and_every_client_sees_it(cluster, gk,

@@ -5,7 +5,9 @@
 // gk_fixture.h (inproc://, no libsluice subscription), requests through
 // gk_core_handle. Counted reports, gate state and replay marks survive a
 // reopen; a stage change resets the gate; garbage is counted as
-// malformed; a bad batch rolls back and the deciding verdict says
+// malformed; reports committed as a group are counted only when good,
+// and a failed group commit is retried report by report;
+// a bad batch rolls back and the deciding verdict says
 // "rolled_back" (issue 5); a decision's evidence is stored before its
 // write and bound from flagd's audit after a lost reply and a restart.
 
@@ -15,9 +17,29 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <lmdb.h>
+
 #include "core.h"
 #include "decide.h"
 #include "gk_fixture.h"
+
+// Linked with -Wl,--wrap=mdb_txn_commit (Makefile): the next
+// fail_commits commits fail as a full disk would, aborting.
+static atomic_int fail_commits;
+
+int __real_mdb_txn_commit(MDB_txn *txn);
+int __wrap_mdb_txn_commit(MDB_txn *txn);
+
+int
+__wrap_mdb_txn_commit(MDB_txn *txn)
+{
+	if (atomic_load(&fail_commits) > 0) {
+		atomic_fetch_sub(&fail_commits, 1);
+		mdb_txn_abort(txn);
+		return (MDB_MAP_FULL);
+	}
+	return (__real_mdb_txn_commit(txn));
+}
 
 typedef struct fx {
 	fx_flagd *f;
@@ -247,11 +269,229 @@ test_core_garbage_counted_as_malformed(void **state)
 	assert_int_equal(atomic_load(&x->c->m.accepted), 0);
 }
 
+// One request sent from a thread of its own; the test thread checks the
+// reply after the join (cmocka is not thread-safe).
+typedef struct sender {
+	gk_core  *c;
+	uint8_t  *req, *rep;
+	size_t    len, rlen;
+	int       rv;
+	pthread_t thr;
+} sender;
+
+static void *
+sender_main(void *arg)
+{
+	sender *s = arg;
+
+	s->rv = gk_core_handle(s->c, s->req, s->len, &s->rep, &s->rlen);
+	return (NULL);
+}
+
+static size_t
+queued(gk_core *c)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->gc_mtx);
+	n = c->gc_queued;
+	pthread_mutex_unlock(&c->gc_mtx);
+	return (n);
+}
+
+// Group commit: reports that arrive while a commit runs are committed
+// together, once. Held here by marking a commit as running until all of
+// them queued. In the group: two reports of job a, and the second one
+// again (a replay within the group: the table must already hold the
+// group's earlier reports). Beside it, a report with a bad signature,
+// which never reaches the queue. Only the two good ones are counted, in
+// one commit, and survive a reopen. (Two: the fixture's gate promotes
+// after a soak of three.)
+static void
+test_core_group_commit_counts_only_good_reports(void **state)
+{
+	fx                  *x = *state;
+	sender               s[4];
+	sl_secret           *forged  = fx_key("etl-orders", 9); // wrong key
+	int                  replays = 0, accepted = 0;
+	uint64_t             commits0;
+	gk_ro               *ro;
+	Sluice__V1__GkReply *r;
+
+	memset(s, 0, sizeof(s));
+	fx_report_req(
+	    x->f->etl, "canary", "a", 1, 0.001, 100, &s[0].req, &s[0].len);
+	fx_report_req(
+	    x->f->etl, "canary", "a", 2, 0.001, 100, &s[1].req, &s[1].len);
+	s[2].req = malloc(s[1].len);
+	memcpy(s[2].req, s[1].req, s[1].len);
+	s[2].len = s[1].len;
+	fx_report_req(
+	    forged, "canary", "c", 1, 0.001, 100, &s[3].req, &s[3].len);
+	commits0 = atomic_load(&x->c->m.report_commits);
+
+	pthread_mutex_lock(&x->c->gc_mtx);
+	x->c->gc_busy = true; // as if a commit were running
+	pthread_mutex_unlock(&x->c->gc_mtx);
+	// One at a time, so that the queue's order is a1, a2, a2 again.
+	for (size_t i = 0; i < 4; i++) {
+		s[i].c = x->c;
+		assert_int_equal(
+		    pthread_create(&s[i].thr, NULL, sender_main, &s[i]), 0);
+		for (int k = 0; i < 3 && k < 2000 && queued(x->c) < i + 1;
+		     k++) {
+			usleep(1000);
+		}
+	}
+	assert_int_equal(queued(x->c), 3);
+	pthread_join(s[3].thr, NULL); // refused before the queue
+	pthread_mutex_lock(&x->c->gc_mtx);
+	x->c->gc_busy = false;
+	pthread_cond_broadcast(&x->c->gc_cv);
+	pthread_mutex_unlock(&x->c->gc_mtx);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(s[i].thr, NULL);
+	}
+
+	for (int i = 0; i < 4; i++) {
+		ProtobufCMessage *m;
+
+		assert_int_equal(s[i].rv, SLUICE_OK);
+		assert_int_equal(sl_unpack(&sluice__v1__gk_reply__descriptor,
+		                     s[i].rep, s[i].rlen, 1u << 20, &m),
+		    SLUICE_OK);
+		r = (Sluice__V1__GkReply *) m;
+		if (i == 3) {
+			assert_false(verdict_of(r)->accepted);
+			assert_string_equal(
+			    verdict_of(r)->reason, "bad_signature");
+		} else if (verdict_of(r)->accepted) {
+			assert_true(verdict_of(r)->counted);
+			assert_non_null(verdict_of(r)->gate);
+			accepted++;
+		} else {
+			assert_string_equal(verdict_of(r)->reason, "replay");
+			replays++;
+		}
+		sluice__v1__gk_reply__free_unpacked(r, NULL);
+		free(s[i].req);
+		free(s[i].rep);
+	}
+	assert_int_equal(accepted, 2);
+	assert_int_equal(replays, 1);
+	assert_int_equal(atomic_load(&x->c->m.report_commits), commits0 + 1);
+	assert_int_equal(atomic_load(&x->c->m.accepted), 2);
+	assert_int_equal(atomic_load(&x->c->m.counted), 2);
+	assert_int_equal(atomic_load(&x->c->m.rejected[GK_REJ_REPLAY]), 1);
+	assert_int_equal(
+	    atomic_load(&x->c->m.rejected[GK_REJ_BAD_SIGNATURE]), 1);
+
+	// What was acknowledged is in LMDB: reopen and look.
+	gk_core_close(x->c);
+	x->c = core_open(x, 2000);
+	pthread_mutex_lock(&x->c->mtx);
+	ro = gk_core_find(x->c, FX_ROLLOUT);
+	assert_non_null(ro);
+	assert_int_equal(ro->n, 2);
+	assert_int_equal(ro->st.counted, 2);
+	assert_int_equal(ro->st.gate.soak_reports, 2);
+	assert_int_equal(gk_replay_last(x->c->replay, "etl-orders", "a"), 2);
+	assert_int_equal(gk_replay_last(x->c->replay, "etl-orders", "c"), 0);
+	pthread_mutex_unlock(&x->c->mtx);
+	sl_secret_free(forged);
+}
+
+// A group whose commit fails: memory is put back from LMDB and each
+// report is tried alone. Here the group (queued in a known order: a1, a2,
+// a2 again) and then a1's own commit fail: a1 is refused as "internal"
+// and changes nothing, a2 is accepted, and its copy is still a replay of
+// it. Each outcome is counted once.
+static void
+test_core_failed_group_commit_retries_each_report(void **state)
+{
+	fx                  *x = *state;
+	sender               s[3];
+	const char          *want[3] = { "internal", "", "replay" };
+	uint64_t             commits0;
+	gk_ro               *ro;
+	Sluice__V1__GkReply *r;
+
+	memset(s, 0, sizeof(s));
+	fx_report_req(
+	    x->f->etl, "canary", "a", 1, 0.001, 100, &s[0].req, &s[0].len);
+	fx_report_req(
+	    x->f->etl, "canary", "a", 2, 0.001, 100, &s[1].req, &s[1].len);
+	s[2].req = malloc(s[1].len);
+	memcpy(s[2].req, s[1].req, s[1].len);
+	s[2].len = s[1].len;
+	commits0 = atomic_load(&x->c->m.report_commits);
+
+	pthread_mutex_lock(&x->c->gc_mtx);
+	x->c->gc_busy = true; // as if a commit were running
+	pthread_mutex_unlock(&x->c->gc_mtx);
+	for (size_t i = 0; i < 3; i++) {
+		s[i].c = x->c;
+		assert_int_equal(
+		    pthread_create(&s[i].thr, NULL, sender_main, &s[i]), 0);
+		for (int k = 0; k < 2000 && queued(x->c) < i + 1; k++) {
+			usleep(1000);
+		}
+		assert_int_equal(queued(x->c), i + 1);
+	}
+	atomic_store(&fail_commits, 2); // the group's, then a1's
+	pthread_mutex_lock(&x->c->gc_mtx);
+	x->c->gc_busy = false;
+	pthread_cond_broadcast(&x->c->gc_cv);
+	pthread_mutex_unlock(&x->c->gc_mtx);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(s[i].thr, NULL);
+	}
+	assert_int_equal(atomic_load(&fail_commits), 0);
+
+	for (int i = 0; i < 3; i++) {
+		ProtobufCMessage *m;
+
+		assert_int_equal(s[i].rv, SLUICE_OK);
+		assert_int_equal(sl_unpack(&sluice__v1__gk_reply__descriptor,
+		                     s[i].rep, s[i].rlen, 1u << 20, &m),
+		    SLUICE_OK);
+		r = (Sluice__V1__GkReply *) m;
+		assert_int_equal(verdict_of(r)->accepted, want[i][0] == '\0');
+		assert_string_equal(verdict_of(r)->reason, want[i]);
+		sluice__v1__gk_reply__free_unpacked(r, NULL);
+		free(s[i].req);
+		free(s[i].rep);
+	}
+	assert_int_equal(atomic_load(&x->c->m.report_commits), commits0 + 1);
+	assert_int_equal(atomic_load(&x->c->m.accepted), 1);
+	assert_int_equal(atomic_load(&x->c->m.counted), 1);
+	assert_int_equal(atomic_load(&x->c->m.rejected[GK_REJ_INTERNAL]), 1);
+	assert_int_equal(atomic_load(&x->c->m.rejected[GK_REJ_REPLAY]), 1);
+	pthread_mutex_lock(&x->c->mtx);
+	ro = gk_core_find(x->c, FX_ROLLOUT);
+	assert_int_equal(ro->n, 1);
+	assert_int_equal(ro->win[0].r->sequence, 2);
+	assert_int_equal(ro->st.counted, 1);
+	assert_int_equal(ro->st.gate.soak_reports, 1);
+	pthread_mutex_unlock(&x->c->mtx);
+
+	// Memory and LMDB agree.
+	gk_core_close(x->c);
+	x->c = core_open(x, 2000);
+	pthread_mutex_lock(&x->c->mtx);
+	ro = gk_core_find(x->c, FX_ROLLOUT);
+	assert_int_equal(ro->n, 1);
+	assert_int_equal(ro->st.counted, 1);
+	assert_int_equal(gk_replay_last(x->c->replay, "etl-orders", "a"), 2);
+	pthread_mutex_unlock(&x->c->mtx);
+}
+
 // issue 5: the report whose evaluation decides learns the decision.
 static void
 test_issue_5_deciding_verdict_says_rolled_back(void **state)
 {
 	fx                        *x = *state;
+	gk_ro                     *ro;
 	Sluice__V1__GkReply       *r;
 	Sluice__V1__ReportVerdict *v;
 	Sluice__V1__Evidence      *ev;
@@ -288,6 +528,18 @@ test_issue_5_deciding_verdict_says_rolled_back(void **state)
 	sluice__v1__evidence__free_unpacked(ev, NULL);
 	assert_int_equal(pending_count(x->c), 0);
 	assert_int_equal(atomic_load(&x->c->m.rollbacks), 1);
+
+	// The gate reset for the new stage was saved with the evidence:
+	// reopened, gatekeeper finds LMDB already at flagd's stage.
+	gk_core_close(x->c);
+	x->c = core_open(x, 2000);
+	assert_int_equal(atomic_load(&x->c->m.stage_resets), 0);
+	pthread_mutex_lock(&x->c->mtx);
+	ro = gk_core_find(x->c, FX_ROLLOUT);
+	assert_non_null(ro);
+	assert_int_equal(ro->st.gate.stage, 0);
+	assert_int_equal(ro->n, 0);
+	pthread_mutex_unlock(&x->c->mtx);
 }
 
 // issue 5: the evidence is stored before the write; when the reply is
@@ -411,6 +663,12 @@ main(void)
 		    test_core_stage_change_resets_gate, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_core_garbage_counted_as_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_core_group_commit_counts_only_good_reports, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_core_failed_group_commit_retries_each_report, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_issue_5_deciding_verdict_says_rolled_back, setup,
 		    teardown),
