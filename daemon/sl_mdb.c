@@ -33,7 +33,8 @@ sl_mdb_err(int rc)
 		return (SLUICE_EIO);
 	default:
 		// The remaining MDB_* codes (bad txn, bad dbi, readers full,
-		// ...) mean misuse or exhausted limits: not the caller's input.
+		// ...) mean misuse or exhausted limits: not the caller's
+		// input.
 		return (rc > 0 ? SLUICE_EIO : SLUICE_EINTERNAL);
 	}
 }

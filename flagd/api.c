@@ -35,8 +35,8 @@ typedef enum {
 	CTX_RECV,
 	CTX_WRITE,
 	CTX_SEND,
-	CTX_FWD_SEND, // a write forwarded to the leader, being sent
-	CTX_FWD_RECV, // waiting for the leader's reply
+	CTX_FWD_SEND,  // a write forwarded to the leader, being sent
+	CTX_FWD_RECV,  // waiting for the leader's reply
 	CTX_FWD_PAUSE, // no leader to forward to yet: waiting (held_req)
 	CTX_WAIT, // parked until the node applies wait_rev (no thread held)
 } ctx_state;
@@ -59,7 +59,7 @@ typedef struct api_ctx {
 	uint64_t             wait_until_ms; // monotonic
 	Sluice__V1__Request *held_req;      // a read with min_revision, a
 	                                    // write waiting for a leader, or
-	nng_msg             *held_reply;    // a forwarded write's reply
+	nng_msg *held_reply;                // a forwarded write's reply
 } api_ctx;
 
 struct flagd_api {
@@ -204,8 +204,7 @@ answer_clients(flagd_node *node, const Sluice__V1__Request *req,
 // The API URL of node id: from libraft's configuration (a member added
 // at run time carries it there), else from --peers; "" if unknown.
 static void
-peer_api_url(
-    flagd_node *node, const flagd_consensus_status *st, uint64_t id,
+peer_api_url(flagd_node *node, const flagd_consensus_status *st, uint64_t id,
     char *url, size_t len)
 {
 	const flagd_peer *p = flagd_config_peer(flagd_node_config(node), id);
@@ -262,9 +261,10 @@ answer_cluster(flagd_node *node, Sluice__V1__Reply *rep, read_scratch *s)
 
 		sluice__v1__node_status__init(ns);
 		ns->id = p->id;
-		snprintf(s->raft_buf[i], sizeof(s->raft_buf[i]), "%s", p->raft);
-		peer_api_url(node, &st, p->id, s->api_buf[i],
-		    sizeof(s->api_buf[i]));
+		snprintf(
+		    s->raft_buf[i], sizeof(s->raft_buf[i]), "%s", p->raft);
+		peer_api_url(
+		    node, &st, p->id, s->api_buf[i], sizeof(s->api_buf[i]));
 		ns->raft_address = s->raft_buf[i];
 		ns->api_url      = s->api_buf[i];
 		ns->role         = (char *) (uintptr_t) "unknown";
@@ -278,8 +278,9 @@ answer_cluster(flagd_node *node, Sluice__V1__Reply *rep, read_scratch *s)
 		if (p->id == cfg->node_id) {
 			ns->self = true;
 			if (p->member == FLAGD_MEMBER_VOTER) {
-				ns->role = (char *) (uintptr_t) flagd_role_name(
-				    st.role);
+				ns->role =
+				    (char *) (uintptr_t) flagd_role_name(
+				        st.role);
 			}
 			ns->term          = st.term;
 			ns->commit_index  = st.commit_index;
@@ -711,7 +712,8 @@ forward_write(api_ctx *c, Sluice__V1__Request *req, uint64_t leader)
 	}
 	if (req->header->deadline_ms > 0 &&
 	    req->header->deadline_ms < API_WAIT_MAX_MS) {
-		budget = (nng_duration) answer_within(req->header->deadline_ms);
+		budget =
+		    (nng_duration) answer_within(req->header->deadline_ms);
 	}
 	req->header->forwarded = true;
 	if (sl_pack(&req->base, &buf, &len) != SLUICE_OK) {
@@ -794,8 +796,9 @@ fwd_cb(void *arg)
 			    req->header != NULL) {
 				nng_msg_free(msg);
 				req->header->forwarded = false;
-				atomic_fetch_add(&flagd_node_metrics(c->api->node)
-				                      ->writes_rerouted,
+				atomic_fetch_add(
+				    &flagd_node_metrics(c->api->node)
+				         ->writes_rerouted,
 				    1);
 				reroute_write(c, req);
 				return;
@@ -996,7 +999,8 @@ handle_request(api_ctx *c, nng_msg *msg)
 			    2 * flagd_node_config(node)->election_ms + 100;
 			if (req->header->deadline_ms > 0 &&
 			    answer_within(req->header->deadline_ms) < until) {
-				until = answer_within(req->header->deadline_ms);
+				until =
+				    answer_within(req->header->deadline_ms);
 			}
 			c->fwd_until_ms = sl_mono_ms() + until;
 			route_write(c, req);
@@ -1015,7 +1019,7 @@ handle_request(api_ctx *c, nng_msg *msg)
 		if (wait > API_WAIT_MAX_MS) {
 			wait = API_WAIT_MAX_MS;
 		}
-		wait = answer_within(wait);
+		wait        = answer_within(wait);
 		c->held_req = req;
 		park(c, req->min_revision, wait);
 		return;

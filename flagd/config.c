@@ -87,11 +87,11 @@ static const sl_conf_item items[] = {
 static const sl_conf table = {
 	.prog       = "flagd",
 	.env_prefix = "FLAGD_",
-	.summary    = "sluice's flag store: serves rollouts over nng, publishes "
-	              "every change.",
-	.version    = SLUICE_VERSION,
-	.items      = items,
-	.nitems     = NITEMS,
+	.summary = "sluice's flag store: serves rollouts over nng, publishes "
+	           "every change.",
+	.version = SLUICE_VERSION,
+	.items   = items,
+	.nitems  = NITEMS,
 };
 
 void
@@ -125,8 +125,8 @@ flagd_config_peer(const flagd_config *c, uint64_t id)
 }
 
 void
-flagd_peer_address_split(const char *addr, char *raft, size_t raftlen,
-    char *api, size_t apilen)
+flagd_peer_address_split(
+    const char *addr, char *raft, size_t raftlen, char *api, size_t apilen)
 {
 	const char *at = strchr(addr, '@');
 	size_t      n  = at != NULL ? (size_t) (at - addr) : strlen(addr);
@@ -140,27 +140,28 @@ flagd_peer_address_split(const char *addr, char *raft, size_t raftlen,
 }
 
 static int
-peer_parse_one(const char *s, size_t len, flagd_peer *p, char *err,
-    size_t errlen)
+peer_parse_one(
+    const char *s, size_t len, flagd_peer *p, char *err, size_t errlen)
 {
-	char        item[600];
-	char       *eq;
-	char       *at;
-	char       *colon;
-	char       *end;
+	char               item[600];
+	char              *eq;
+	char              *at;
+	char              *colon;
+	char              *end;
 	unsigned long long id;
 	unsigned long      port;
 
 	if (len == 0 || len >= sizeof(item)) {
-		snprintf(err, errlen, "peer entry %s", len == 0 ? "is empty"
-		                                                 : "is too long");
+		snprintf(err, errlen, "peer entry %s",
+		    len == 0 ? "is empty" : "is too long");
 		return (SLUICE_EINVAL);
 	}
 	memcpy(item, s, len);
 	item[len] = '\0';
 	if ((eq = strchr(item, '=')) == NULL ||
 	    (at = strchr(eq, '@')) == NULL) {
-		snprintf(err, errlen, "\"%s\" is not ID=HOST:PORT@APIURL", item);
+		snprintf(
+		    err, errlen, "\"%s\" is not ID=HOST:PORT@APIURL", item);
 		return (SLUICE_EINVAL);
 	}
 	*eq   = '\0';
@@ -169,8 +170,8 @@ peer_parse_one(const char *s, size_t len, flagd_peer *p, char *err,
 	id    = strtoull(item, &end, 10);
 	if (errno != 0 || end == item || *end != '\0' || item[0] == '-' ||
 	    id == 0) {
-		snprintf(err, errlen, "peer id \"%s\" is not a positive number",
-		    item);
+		snprintf(err, errlen,
+		    "peer id \"%s\" is not a positive number", item);
 		return (SLUICE_EINVAL);
 	}
 	colon = strrchr(eq + 1, ':');
@@ -183,14 +184,14 @@ peer_parse_one(const char *s, size_t len, flagd_peer *p, char *err,
 	port  = strtoul(colon + 1, &end, 10);
 	if (errno != 0 || end == colon + 1 || *end != '\0' || port == 0 ||
 	    port > 65535) {
-		snprintf(err, errlen, "peer %llu: bad port in \"%s\"", id,
-		    eq + 1);
+		snprintf(
+		    err, errlen, "peer %llu: bad port in \"%s\"", id, eq + 1);
 		return (SLUICE_EINVAL);
 	}
 	if (at[1] == '\0' || strlen(eq + 1) >= sizeof(p->raft) ||
 	    strlen(at + 1) >= sizeof(p->api)) {
-		snprintf(err, errlen, "peer %llu: API URL missing or too long",
-		    id);
+		snprintf(
+		    err, errlen, "peer %llu: API URL missing or too long", id);
 		return (SLUICE_EINVAL);
 	}
 	p->id = (uint64_t) id;
@@ -200,8 +201,8 @@ peer_parse_one(const char *s, size_t len, flagd_peer *p, char *err,
 }
 
 int
-flagd_peers_parse(const char *spec, flagd_peer *peers, size_t max,
-    size_t *np, char *err, size_t errlen)
+flagd_peers_parse(const char *spec, flagd_peer *peers, size_t max, size_t *np,
+    char *err, size_t errlen)
 {
 	size_t      n = 0;
 	const char *p = spec;
@@ -209,8 +210,7 @@ flagd_peers_parse(const char *spec, flagd_peer *peers, size_t max,
 
 	while (p != NULL && *p != '\0') {
 		const char *comma = strchr(p, ',');
-		size_t      len   = comma != NULL ? (size_t) (comma - p)
-		                                  : strlen(p);
+		size_t len = comma != NULL ? (size_t) (comma - p) : strlen(p);
 		if (n == max) {
 			snprintf(err, errlen, "more than %zu peers", max);
 			return (SLUICE_EINVAL);
@@ -221,12 +221,15 @@ flagd_peers_parse(const char *spec, flagd_peer *peers, size_t max,
 		}
 		for (size_t i = 0; i < n; i++) {
 			if (peers[i].id == peers[n].id) {
-				snprintf(err, errlen, "peer id %llu is listed "
-				    "twice", (unsigned long long) peers[n].id);
+				snprintf(err, errlen,
+				    "peer id %llu is listed "
+				    "twice",
+				    (unsigned long long) peers[n].id);
 				return (SLUICE_EINVAL);
 			}
 			if (strcmp(peers[i].raft, peers[n].raft) == 0) {
-				snprintf(err, errlen, "peers %llu and %llu have "
+				snprintf(err, errlen,
+				    "peers %llu and %llu have "
 				    "the same address %s",
 				    (unsigned long long) peers[i].id,
 				    (unsigned long long) peers[n].id,
@@ -288,8 +291,10 @@ config_peers(flagd_config *c)
 		return (-1);
 	}
 	if (flagd_config_peer(c, c->node_id) == NULL) {
-		fprintf(stderr, "flagd: --peers does not list this node (--id "
-		    "%llu)\n", (unsigned long long) c->node_id);
+		fprintf(stderr,
+		    "flagd: --peers does not list this node (--id "
+		    "%llu)\n",
+		    (unsigned long long) c->node_id);
 		return (-1);
 	}
 	return (0);

@@ -40,9 +40,9 @@ typedef struct flagd_config {
 	bool     nosync;
 	char    *log_level;
 	/* Consensus. */
-	char    *raft_listen;    /* --raft: address the transport binds */
-	char    *peers_spec;     /* --peers as given; "" = cluster of one */
-	bool     join;           /* --join: never bootstrap; wait to be added */
+	char    *raft_listen; /* --raft: address the transport binds */
+	char    *peers_spec;  /* --peers as given; "" = cluster of one */
+	bool     join;        /* --join: never bootstrap; wait to be added */
 	uint64_t election_ms;
 	uint64_t raft_heartbeat_ms;
 	uint64_t snapshot_threshold;
@@ -66,8 +66,8 @@ int flagd_peers_parse(const char *spec, flagd_peer *peers, size_t max,
  * from --peers) or "HOST:PORT@APIURL" (added with flagctl cluster add).
  * Copies the HOST:PORT part to raft and the API URL (or "") to api.
  */
-void flagd_peer_address_split(const char *addr, char *raft, size_t raftlen,
-    char *api, size_t apilen);
+void flagd_peer_address_split(
+    const char *addr, char *raft, size_t raftlen, char *api, size_t apilen);
 
 /* The peer with id, or NULL. */
 const flagd_peer *flagd_config_peer(const flagd_config *c, uint64_t id);

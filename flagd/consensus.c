@@ -60,15 +60,15 @@ struct flagd_consensus {
 	flagd_consensus_status status;
 
 	// Loop thread only.
-	prop    *inflight;   // proposals handed to raft_apply
-	uint64_t last_stamp; // time stamped into the last proposal
-	bool     was_leader;
-	struct raft_barrier notify; // see notify_commit()
-	bool                notify_pending;
-	uv_timer_t          notify_timer; // see notify_after_commit()
-	bool                notify_armed;
-	uint64_t            last_propose_ns; // the last two proposals' gap
-	uint64_t            propose_gap_ns;
+	prop                *inflight;   // proposals handed to raft_apply
+	uint64_t             last_stamp; // time stamped into the last proposal
+	bool                 was_leader;
+	struct raft_barrier  notify; // see notify_commit()
+	bool                 notify_pending;
+	uv_timer_t           notify_timer; // see notify_after_commit()
+	bool                 notify_armed;
+	uint64_t             last_propose_ns; // the last two proposals' gap
+	uint64_t             propose_gap_ns;
 	void                *snap_view;  // the snapshot in flight's view
 	uint64_t             snap_index; // and the index it reflects
 	struct raft_transfer transfer;
@@ -269,8 +269,7 @@ fsm_snapshot(struct raft_fsm *f, struct raft_buffer *bufs[], unsigned *n)
 }
 
 static int
-fsm_snapshot_async(
-    struct raft_fsm *f, struct raft_buffer *bufs[], unsigned *n)
+fsm_snapshot_async(struct raft_fsm *f, struct raft_buffer *bufs[], unsigned *n)
 {
 	flagd_consensus *c = f->data;
 	uint8_t         *data;
@@ -411,8 +410,8 @@ notify_after_commit(flagd_consensus *c)
 		return;
 	}
 	if (c->propose_gap_ns != 0 && c->propose_gap_ns < NOTIFY_STREAM_NS &&
-	    uv_timer_start(&c->notify_timer, notify_timer_cb, NOTIFY_DELAY_MS,
-	        0) == 0) {
+	    uv_timer_start(
+	        &c->notify_timer, notify_timer_cb, NOTIFY_DELAY_MS, 0) == 0) {
 		c->notify_armed = true;
 		return;
 	}
@@ -498,9 +497,9 @@ propose_queued(flagd_consensus *c, prop *list)
 				uv_timer_stop(&c->notify_timer);
 				c->notify_armed = false;
 			}
-			c->propose_gap_ns = c->last_propose_ns != 0
-			    ? ns - c->last_propose_ns
-			    : 0;
+			c->propose_gap_ns  = c->last_propose_ns != 0
+			     ? ns - c->last_propose_ns
+			     : 0;
 			c->last_propose_ns = ns;
 		} else {
 			raft_free(b.base);
@@ -685,9 +684,9 @@ async_cb(uv_async_t *a)
 
 	pthread_mutex_lock(&c->mtx);
 	list    = c->head;
-	c->head = c->tail = NULL;
-	stop              = c->stopping;
-	transfer          = c->transfer_wanted;
+	c->head = c->tail  = NULL;
+	stop               = c->stopping;
+	transfer           = c->transfer_wanted;
 	c->transfer_wanted = false;
 	pthread_mutex_unlock(&c->mtx);
 	if (stop) {
@@ -793,7 +792,7 @@ member_cb(struct raft_change *req, int status)
 	if (status == 0 && m->op == SL_ACT_MEMBER_ADD && !m->assigning) {
 		int rv;
 
-		m->assigning = true;
+		m->assigning   = true;
 		m->change.data = m;
 		if ((rv = raft_assign(&m->c->raft, &m->change, m->id,
 		         RAFT_VOTER, member_cb)) != 0) {
@@ -835,8 +834,8 @@ flagd_consensus_member(flagd_consensus *c, int op, uint64_t id,
 		if (sv != NULL) {
 			// Added before but never promoted: promote now.
 			m->assigning = true;
-			rv = raft_assign(
-			    &c->raft, &m->change, id, RAFT_VOTER, member_cb);
+			rv           = raft_assign(
+			              &c->raft, &m->change, id, RAFT_VOTER, member_cb);
 		} else {
 			rv = raft_add(
 			    &c->raft, &m->change, id, address, member_cb);
@@ -935,7 +934,7 @@ flagd_consensus_open(flagd_consensus **cp, const flagd_config *cfg,
 	c->async.data        = c;
 	c->tick.data         = c;
 	c->notify_timer.data = c;
-	c->handles_init = true;
+	c->handles_init      = true;
 	// Peers are named by host name in the configuration; the wrapper
 	// resolves them on each connect (transport.h).
 	if ((rv = flagd_transport_alloc(

@@ -47,8 +47,8 @@ typedef struct flagd_consensus_fsm {
 	 * releases the view, whatever happened.
 	 */
 	int (*snapshot_begin)(void *arg, void **viewp);
-	int (*snapshot_write)(void *arg, void *view, uint8_t **bufp,
-	    size_t *lenp);
+	int (*snapshot_write)(
+	    void *arg, void *view, uint8_t **bufp, size_t *lenp);
 	void (*snapshot_end)(void *arg, void *view);
 	/* Replaces the state with a snapshot's (buf borrowed). */
 	int (*restore)(void *arg, const void *buf, size_t len);
@@ -115,8 +115,8 @@ typedef enum {
 typedef struct flagd_peer_status {
 	uint64_t          id;
 	flagd_member_role member;
-	char raft[200];       /* HOST:PORT of its consensus transport */
-	char api[256];        /* from the configuration, "" if not there */
+	char              raft[200]; /* HOST:PORT of its consensus transport */
+	char     api[256];    /* from the configuration, "" if not there */
 	uint64_t match_index; /* leader only */
 	bool     recent;      /* leader only: heard from it lately */
 } flagd_peer_status;

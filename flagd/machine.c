@@ -34,7 +34,7 @@ typedef struct mach {
 	// The rollout to store, when the action is about one. Either owned
 	// (unpacked from the store) or a stack value borrowing its spec.
 	Sluice__V1__Rollout *out;
-	const char          *subject; // audit "rollout": name or key id
+	const char          *subject;      // audit "rollout": name or key id
 	char                 subj_buf[64]; // "node N" for membership
 	char                 before[SUMMARY_MAX];
 	char                 after[SUMMARY_MAX];
@@ -709,8 +709,10 @@ do_member(mach *m, sl_action act)
 		    (unsigned long long) p.id);
 		snprintf(m->before, sizeof(m->before), "not a member");
 		// Truncated in the summary only; the address is whole below.
-		if (snprintf(m->after, sizeof(m->after), "voter at %.100s, api "
-		        "%.140s", p.raft, p.api) < 0) {
+		if (snprintf(m->after, sizeof(m->after),
+		        "voter at %.100s, api "
+		        "%.140s",
+		        p.raft, p.api) < 0) {
 			m->after[0] = '\0';
 		}
 		m->res->member_id = p.id;
@@ -780,9 +782,8 @@ static int
 check_access(mach *m, sl_action act, const char *rollout)
 {
 	const Sluice__V1__Key *k = m->actor;
-	bool key = act == SL_ACT_KEY_ADD || act == SL_ACT_KEY_REMOVE;
-	bool member =
-	    act == SL_ACT_MEMBER_ADD || act == SL_ACT_MEMBER_REMOVE;
+	bool key    = act == SL_ACT_KEY_ADD || act == SL_ACT_KEY_REMOVE;
+	bool member = act == SL_ACT_MEMBER_ADD || act == SL_ACT_MEMBER_REMOVE;
 	char what[64];
 
 	if (member) {
@@ -796,9 +797,10 @@ check_access(mach *m, sl_action act, const char *rollout)
 		    "key \"%s\" (%s) may not %s \"%s\"", k->id,
 		    sl_role_name(k->role), sl_action_name(act),
 		    member ? what
-		    : key  ? (act == SL_ACT_KEY_ADD ? m->cmd->key_add->key->id
-		                                    : m->cmd->key_remove->id)
-		           : rollout));
+		        : key
+		        ? (act == SL_ACT_KEY_ADD ? m->cmd->key_add->key->id
+		                                 : m->cmd->key_remove->id)
+		        : rollout));
 	}
 	if ((key || member) && !scope_all(k)) {
 		return (fail_msg(m, SLUICE_EPERM,

@@ -75,7 +75,7 @@ int flagd_machine_bootstrap_keys(flagd_store *s, const Sluice__V1__Key *keys,
  * applied consensus index in the same transaction.
  */
 int flagd_machine_bootstrap_keys_at(flagd_store *s,
-    const Sluice__V1__Key *keys, size_t n, uint64_t now_ms,
-    uint64_t log_index, flagd_result *res);
+    const Sluice__V1__Key *keys, size_t n, uint64_t now_ms, uint64_t log_index,
+    flagd_result *res);
 
 #endif /* FLAGD_MACHINE_H */

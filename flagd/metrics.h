@@ -38,10 +38,10 @@ typedef struct flagd_metrics {
 	_Atomic uint64_t heartbeats_published;
 	_Atomic uint64_t write_ns_sum; /* time in the writer, committed */
 	_Atomic uint64_t revision;
-	_Atomic uint64_t acks;            /* client acks recorded */
-	_Atomic uint64_t acks_unverified; /* of which unsigned */
-	_Atomic uint64_t clients_evicted; /* registry full: LRU evictions */
-	_Atomic uint64_t clients_live;    /* gauge, as of the last ack/list */
+	_Atomic uint64_t acks;             /* client acks recorded */
+	_Atomic uint64_t acks_unverified;  /* of which unsigned */
+	_Atomic uint64_t clients_evicted;  /* registry full: LRU evictions */
+	_Atomic uint64_t clients_live;     /* gauge, as of the last ack/list */
 	_Atomic uint64_t writes_forwarded; /* sent on to the leader */
 	_Atomic uint64_t writes_rerouted;  /* not taken: routed again */
 	_Atomic uint64_t entries_applied;  /* raft entries applied here */

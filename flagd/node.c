@@ -498,8 +498,8 @@ write_finish(write_job *j, flagd_result *res)
 // (and audited): adding a voter twice, removing a stranger or the last
 // voter. Removing the leader itself hands leadership on first.
 static int
-member_precheck(flagd_node *n, const Sluice__V1__Command *cmd, char *err,
-    size_t errlen)
+member_precheck(
+    flagd_node *n, const Sluice__V1__Command *cmd, char *err, size_t errlen)
 {
 	flagd_consensus_status   st;
 	const flagd_peer_status *p      = NULL;
@@ -528,8 +528,10 @@ member_precheck(flagd_node *n, const Sluice__V1__Command *cmd, char *err,
 			return (SLUICE_EEXIST);
 		}
 		if (p == NULL && st.npeers >= FLAGD_PEERS_MAX) {
-			snprintf(err, errlen, "the cluster has %zu members, "
-			    "the most flagd supports", st.npeers);
+			snprintf(err, errlen,
+			    "the cluster has %zu members, "
+			    "the most flagd supports",
+			    st.npeers);
 			return (SLUICE_ESTATE);
 		}
 		return (SLUICE_OK);
@@ -872,14 +874,14 @@ flagd_node_open(flagd_node **np, const flagd_config *cfg)
 		goto fail;
 	}
 	memset(&fsm, 0, sizeof(fsm));
-	fsm.arg         = n;
-	fsm.apply       = fsm_apply;
-	fsm.free_result = fsm_free_result;
+	fsm.arg            = n;
+	fsm.apply          = fsm_apply;
+	fsm.free_result    = fsm_free_result;
 	fsm.snapshot_begin = fsm_snapshot_begin;
 	fsm.snapshot_write = fsm_snapshot_write;
 	fsm.snapshot_end   = fsm_snapshot_end;
-	fsm.restore     = fsm_restore;
-	fsm.leader      = fsm_leader;
+	fsm.restore        = fsm_restore;
+	fsm.leader         = fsm_leader;
 	if ((rv = flagd_consensus_open(&n->cons, cfg, &fsm)) != SLUICE_OK) {
 		goto fail;
 	}

@@ -195,7 +195,6 @@ meta_set_u64(flagd_txn *t, const char *name, uint64_t val)
 
 // ------------------------------------------------------------ lifecycle
 
-
 // The kernel's boot id: it changes when the machine restarts, which is
 // when pages LMDB wrote without fsync may have been lost.
 static void
@@ -607,8 +606,7 @@ db_list_msgs(flagd_txn *t, MDB_dbi dbi, const ProtobufCMessageDescriptor *d,
 	int                rc;
 	int                rv;
 
-	if ((rv = sl_mdb_err(mdb_cursor_open(t->txn, dbi, &c))) !=
-	    SLUICE_OK) {
+	if ((rv = sl_mdb_err(mdb_cursor_open(t->txn, dbi, &c))) != SLUICE_OK) {
 		return (rv);
 	}
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
@@ -797,8 +795,8 @@ nonce_purge(flagd_txn *t, uint64_t now_ms)
 	int         rc;
 	int         rv = SLUICE_OK;
 
-	if ((rv = sl_mdb_err(
-	         mdb_cursor_open(t->txn, t->s->nonce_exp, &c))) != SLUICE_OK) {
+	if ((rv = sl_mdb_err(mdb_cursor_open(t->txn, t->s->nonce_exp, &c))) !=
+	    SLUICE_OK) {
 		return (rv);
 	}
 	rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
@@ -1037,8 +1035,7 @@ flagd_txn_stats(flagd_txn *t, flagd_store_stats *stp)
 	    (rv = db_count(t, t->s->nonces, &st.nonces)) != SLUICE_OK) {
 		return (rv);
 	}
-	if ((rv = sl_mdb_err(mdb_env_info(t->s->env, &info))) !=
-	        SLUICE_OK ||
+	if ((rv = sl_mdb_err(mdb_env_info(t->s->env, &info))) != SLUICE_OK ||
 	    (rv = sl_mdb_err(mdb_env_stat(t->s->env, &es))) != SLUICE_OK) {
 		return (rv);
 	}
@@ -1098,7 +1095,7 @@ snap_push(Sluice__V1__StoreSnapshot *snap, size_t *capp, const char *db,
 
 	if (snap->n_records == *capp) {
 		size_t cap = *capp == 0 ? 64 : *capp * 2;
-		void  *p   = realloc(snap->records, cap * sizeof(*snap->records));
+		void *p = realloc(snap->records, cap * sizeof(*snap->records));
 		if (p == NULL) {
 			return (SLUICE_ENOMEM);
 		}
@@ -1120,8 +1117,8 @@ snap_push(Sluice__V1__StoreSnapshot *snap, size_t *capp, const char *db,
 	}
 	memcpy(r->key.data, k->mv_data, k->mv_size);
 	memcpy(r->value.data, v->mv_data, v->mv_size);
-	r->key.len                         = k->mv_size;
-	r->value.len                       = v->mv_size;
+	r->key.len                       = k->mv_size;
+	r->value.len                     = v->mv_size;
 	snap->records[snap->n_records++] = r;
 	return (SLUICE_OK);
 }
@@ -1193,8 +1190,8 @@ flagd_txn_restore(flagd_txn *t, const Sluice__V1__StoreSnapshot *snap)
 		}
 	}
 	for (size_t i = 0; i < SNAP_NDBS; i++) {
-		if ((rv = sl_mdb_err(mdb_drop(t->txn, snap_dbi(t->s, i), 0))) !=
-		    SLUICE_OK) {
+		if ((rv = sl_mdb_err(mdb_drop(
+		         t->txn, snap_dbi(t->s, i), 0))) != SLUICE_OK) {
 			return (rv);
 		}
 	}

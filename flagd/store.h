@@ -81,8 +81,8 @@ int      flagd_txn_set_applied(flagd_txn *t, uint64_t index) SLUICE_NODISCARD;
  * is freed with flagd_store_snapshot_free() (not *__free_unpacked: the
  * records are built here, their db names are static strings).
  */
-int  flagd_txn_snapshot(flagd_txn *t, Sluice__V1__StoreSnapshot **snapp)
-     SLUICE_NODISCARD;
+int flagd_txn_snapshot(
+    flagd_txn *t, Sluice__V1__StoreSnapshot **snapp) SLUICE_NODISCARD;
 void flagd_store_snapshot_free(Sluice__V1__StoreSnapshot *snap);
 
 /*
@@ -90,8 +90,8 @@ void flagd_store_snapshot_free(Sluice__V1__StoreSnapshot *snap);
  * commits) and sets the applied index to snap->applied. ECORRUPT (nothing
  * changed) when a record names no known sub-database or has a bad key.
  */
-int flagd_txn_restore(flagd_txn *t, const Sluice__V1__StoreSnapshot *snap)
-    SLUICE_NODISCARD;
+int flagd_txn_restore(
+    flagd_txn *t, const Sluice__V1__StoreSnapshot *snap) SLUICE_NODISCARD;
 
 /* Entry counts per sub-database and map usage, for /metrics and tests. */
 typedef struct flagd_store_stats {

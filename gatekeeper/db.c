@@ -24,7 +24,6 @@ struct gk_txn {
 	MDB_txn *txn;
 };
 
-
 int
 gk_db_open(gk_db **dp, const char *dir)
 {

@@ -209,8 +209,8 @@ sl_command_action(const Sluice__V1__Command *cmd)
 		return (
 		    cmd->key_remove != NULL ? SL_ACT_KEY_REMOVE : SL_ACT_READ);
 	case SLUICE__V1__COMMAND__ACTION_MEMBER_ADD:
-		return (cmd->member_add != NULL ? SL_ACT_MEMBER_ADD
-		                                : SL_ACT_READ);
+		return (
+		    cmd->member_add != NULL ? SL_ACT_MEMBER_ADD : SL_ACT_READ);
 	case SLUICE__V1__COMMAND__ACTION_MEMBER_REMOVE:
 		return (cmd->member_remove != NULL ? SL_ACT_MEMBER_REMOVE
 		                                   : SL_ACT_READ);

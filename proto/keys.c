@@ -258,7 +258,8 @@ sl_secret_load(sl_secret **kp, const char *path, char *err, size_t errlen)
 			continue;
 		}
 		if (r < 0) {
-			sl_seterr(err, errlen, "%s: %s", path, strerror(errno));
+			sl_seterr(
+			    err, errlen, "%s: %s", path, strerror(errno));
 			(void) close(fd);
 			sodium_memzero(buf, sizeof(buf));
 			return (SLUICE_EIO);

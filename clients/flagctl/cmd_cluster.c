@@ -40,8 +40,8 @@ static const char cluster_usage[] =
 // add / remove: one signed, audited write; the node that commits it
 // changes the consensus configuration before it answers.
 static int
-member_write(ctl *c, int argc, char **argv, const char *sub,
-    const char *reason)
+member_write(
+    ctl *c, int argc, char **argv, const char *sub, const char *reason)
 {
 	Sluice__V1__Command      cmd;
 	Sluice__V1__MemberAdd    add;
@@ -64,8 +64,8 @@ member_write(ctl *c, int argc, char **argv, const char *sub,
 		return (ex);
 	}
 	if (ctl_parse_u64(argv[optind], &id) != 0 || id == 0) {
-		return (ctl_usage(c, "node id '%s' is not a positive number",
-		    argv[optind]));
+		return (ctl_usage(
+		    c, "node id '%s' is not a positive number", argv[optind]));
 	}
 	snprintf(what, sizeof(what), "node %llu", (unsigned long long) id);
 	if (adding) {
@@ -73,8 +73,9 @@ member_write(ctl *c, int argc, char **argv, const char *sub,
 		        (int) sizeof(addr) ||
 		    (at = strchr(addr, '@')) == NULL || at == addr ||
 		    at[1] == '\0') {
-			return (ctl_usage(c, "'%s' is not HOST:RAFTPORT@APIURL",
-			    argv[optind + 1]));
+			return (
+			    ctl_usage(c, "'%s' is not HOST:RAFTPORT@APIURL",
+			        argv[optind + 1]));
 		}
 		addr[at - addr]  = '\0';
 		add.id           = id;
@@ -106,7 +107,8 @@ member_write(ctl *c, int argc, char **argv, const char *sub,
 		return (ctl_end(c, ctl_json_print(j)));
 	}
 	printf("node %llu %s (revision %llu)\n", (unsigned long long) id,
-	    adding ? "is a voter" : "removed", (unsigned long long) rep->revision);
+	    adding ? "is a voter" : "removed",
+	    (unsigned long long) rep->revision);
 	ctl_reply_free(rep);
 	return (CTL_EXIT_OK);
 }
@@ -162,16 +164,16 @@ ctl_cmd_cluster(ctl *c, int argc, char **argv)
 		CTL_COMMON_OPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	const char               *reason = NULL;
-	Sluice__V1__Request       req;
-	Sluice__V1__GetCluster    gc;
-	Sluice__V1__Reply        *rep = NULL;
-	Sluice__V1__ClusterInfo  *ci;
-	json_t                   *nodes = NULL;
-	uint64_t                  leader;
-	int                       o;
-	int                       ex;
-	int                       rv;
+	const char              *reason = NULL;
+	Sluice__V1__Request      req;
+	Sluice__V1__GetCluster   gc;
+	Sluice__V1__Reply       *rep = NULL;
+	Sluice__V1__ClusterInfo *ci;
+	json_t                  *nodes = NULL;
+	uint64_t                 leader;
+	int                      o;
+	int                      ex;
+	int                      rv;
 
 	c->usage = cluster_usage;
 	ctl_getopt_reset();
@@ -182,13 +184,15 @@ ctl_cmd_cluster(ctl *c, int argc, char **argv)
 			return (ex);
 		}
 	}
-	if (optind < argc && (strcmp(argv[optind], "add") == 0 ||
-	                         strcmp(argv[optind], "remove") == 0)) {
+	if (optind < argc &&
+	    (strcmp(argv[optind], "add") == 0 ||
+	        strcmp(argv[optind], "remove") == 0)) {
 		const char *sub = argv[optind++];
 		return (member_write(c, argc, argv, sub, reason));
 	}
 	if (optind < argc) {
-		return (ctl_usage(c, "unexpected argument '%s'", argv[optind]));
+		return (
+		    ctl_usage(c, "unexpected argument '%s'", argv[optind]));
 	}
 	if (reason != NULL) {
 		return (ctl_usage(c, "--reason goes with add or remove"));
@@ -197,8 +201,8 @@ ctl_cmd_cluster(ctl *c, int argc, char **argv)
 	sluice__v1__get_cluster__init(&gc);
 	req.op_case = SLUICE__V1__REQUEST__OP_CLUSTER;
 	req.cluster = &gc;
-	if ((rv = ctl_call(c, &req, SLUICE__V1__REPLY__RESULT_CLUSTER, &rep)) !=
-	    SLUICE_OK) {
+	if ((rv = ctl_call(c, &req, SLUICE__V1__REPLY__RESULT_CLUSTER,
+	         &rep)) != SLUICE_OK) {
 		return (ctl_fail_call(c, rv, rep, "the cluster"));
 	}
 	ci     = rep->cluster;
@@ -235,21 +239,25 @@ ctl_cmd_cluster(ctl *c, int argc, char **argv)
 		}
 		if (c->json) {
 			json_t *x = json_pack("{s:I, s:s, s:s, s:b}", "id",
-			    (json_int_t) n->id, "raft_address", n->raft_address,
-			    "api_url", n->api_url, "reachable", s != NULL);
+			    (json_int_t) n->id, "raft_address",
+			    n->raft_address, "api_url", n->api_url,
+			    "reachable", s != NULL);
 			if (x != NULL && s != NULL) {
-				json_object_set_new(x, "role", json_string(s->role));
 				json_object_set_new(
-				    x, "term", json_integer((json_int_t) s->term));
+				    x, "role", json_string(s->role));
+				json_object_set_new(x, "term",
+				    json_integer((json_int_t) s->term));
 				json_object_set_new(x, "commit_index",
-				    json_integer((json_int_t) s->commit_index));
+				    json_integer(
+				        (json_int_t) s->commit_index));
 				json_object_set_new(x, "applied_index",
-				    json_integer((json_int_t) s->applied_index));
+				    json_integer(
+				        (json_int_t) s->applied_index));
 				json_object_set_new(x, "last_contact_ms",
 				    s->last_contact_ms == 0
 				        ? json_null()
-				        : json_integer(
-				              (json_int_t) s->last_contact_ms));
+				        : json_integer((
+				              json_int_t) s->last_contact_ms));
 			} else if (x != NULL) {
 				json_object_set_new(
 				    x, "role", json_string("unreachable"));
@@ -258,7 +266,8 @@ ctl_cmd_cluster(ctl *c, int argc, char **argv)
 				json_array_append_new(nodes, x);
 			}
 		} else if (s != NULL) {
-			printf("%-4llu %-22s %-28s %-11s %6llu %9llu %9llu %s\n",
+			printf(
+			    "%-4llu %-22s %-28s %-11s %6llu %9llu %9llu %s\n",
 			    (unsigned long long) n->id, n->raft_address,
 			    n->api_url, s->role, (unsigned long long) s->term,
 			    (unsigned long long) s->commit_index,

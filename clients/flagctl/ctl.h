@@ -23,16 +23,16 @@
 #define CTL_DEFAULT_SERVER "tcp://127.0.0.1:7400"
 
 typedef struct ctl {
-	const char *server;      // --server, SLUICE_SERVER, default
-	const char *keyfile;     // --key, SLUICE_KEY; NULL if neither
-	uint32_t    timeout_ms;  // --timeout; 0 = rpc default
+	const char *server;       // --server, SLUICE_SERVER, default
+	const char *keyfile;      // --key, SLUICE_KEY; NULL if neither
+	uint32_t    timeout_ms;   // --timeout; 0 = rpc default
 	uint64_t    min_revision; // --min-revision: reads wait for it
-	bool        json;        // --json
-	const char *verb;        // for messages: "promote", "key add", ...
-	const char *usage;       // the verb's usage text, for --help
-	sl_rpc     *rpc;         // opened on first use
-	sl_secret  *key;         // loaded on first write
-	char        errmsg[512]; // a local failure for ctl_fail_call()
+	bool        json;         // --json
+	const char *verb;         // for messages: "promote", "key add", ...
+	const char *usage;        // the verb's usage text, for --help
+	sl_rpc     *rpc;          // opened on first use
+	sl_secret  *key;          // loaded on first write
+	char        errmsg[512];  // a local failure for ctl_fail_call()
 } ctl;
 
 /*
@@ -56,7 +56,7 @@ enum {
 	    { "timeout", required_argument, NULL, CTL_OPT_TIMEOUT }, \
 	    { "json", no_argument, NULL, CTL_OPT_JSON },             \
 	    { "min-revision", required_argument, NULL,               \
-	        CTL_OPT_MIN_REVISION },                              \
+		    CTL_OPT_MIN_REVISION },                          \
 	{                                                            \
 		"help", no_argument, NULL, 'h'                       \
 	}

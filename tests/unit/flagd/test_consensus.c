@@ -44,12 +44,12 @@ test_consensus_peers_parse_rejects_bad_lists(void **state)
 {
 	static const char *bad[] = {
 		"",
-		"1=a:1",                 // no API URL
-		"0=a:1@tcp://x:1",       // id 0
-		"x=a:1@tcp://x:1",       // not a number
-		"1=a@tcp://x:1",         // no port
-		"1=a:99999@tcp://x:1",   // port out of range
-		"1=a:1@",                // empty API URL
+		"1=a:1",                           // no API URL
+		"0=a:1@tcp://x:1",                 // id 0
+		"x=a:1@tcp://x:1",                 // not a number
+		"1=a@tcp://x:1",                   // no port
+		"1=a:99999@tcp://x:1",             // port out of range
+		"1=a:1@",                          // empty API URL
 		"1=a:1@tcp://x:1,1=b:1@tcp://y:1", // id twice
 		"1=a:1@tcp://x:1,2=a:1@tcp://y:1", // address twice
 		"1=a:1@tcp://x:1,,2=b:1@tcp://y:1",
@@ -66,8 +66,8 @@ test_consensus_peers_parse_rejects_bad_lists(void **state)
 		    SLUICE_EINVAL);
 		assert_true(err[0] != '\0');
 	}
-	assert_int_equal(flagd_peers_parse("1=a:1@u,2=b:1@u,3=c:1@u", p, 2,
-	                     &n, err, sizeof(err)),
+	assert_int_equal(flagd_peers_parse("1=a:1@u,2=b:1@u,3=c:1@u", p, 2, &n,
+	                     err, sizeof(err)),
 	    SLUICE_EINVAL);
 }
 
@@ -75,7 +75,7 @@ static void
 test_consensus_stamp_frames_and_merges_time(void **state)
 {
 	Sluice__V1__LogEntry  e;
-	Sluice__V1__LogEntry *got = NULL;
+	Sluice__V1__LogEntry *got     = NULL;
 	uint8_t               body[5] = { 1, 2, 3, 4, 5 };
 	uint8_t               buf[128];
 	size_t                len;
@@ -91,15 +91,14 @@ test_consensus_stamp_frames_and_merges_time(void **state)
 	e.command.data = body;
 	e.command.len  = sizeof(body);
 	len            = sluice__v1__log_entry__pack(&e, buf);
-	assert_int_equal(flagd_consensus_stamp(buf, len, 1234567, &framed,
-	                     &flen),
+	assert_int_equal(
+	    flagd_consensus_stamp(buf, len, 1234567, &framed, &flen),
 	    SLUICE_OK);
 	assert_int_equal(flen % 8, 0);
-	assert_int_equal(flagd_consensus_unframe(framed, flen, &payload,
-	                     &plen),
-	    SLUICE_OK);
-	assert_int_equal(sl_unpack(&sluice__v1__log_entry__descriptor,
-	                     payload, plen, 4096, (ProtobufCMessage **) &got),
+	assert_int_equal(
+	    flagd_consensus_unframe(framed, flen, &payload, &plen), SLUICE_OK);
+	assert_int_equal(sl_unpack(&sluice__v1__log_entry__descriptor, payload,
+	                     plen, 4096, (ProtobufCMessage **) &got),
 	    SLUICE_OK);
 	assert_int_equal(got->time_ms, 1234567);
 	assert_string_equal(got->actor, "alice");
@@ -118,16 +117,16 @@ test_consensus_unframe_rejects_damage(void **state)
 
 	(void) state;
 	memset(b, 0, sizeof(b));
-	assert_int_equal(flagd_consensus_unframe(b, 7, &p, &n),
-	    SLUICE_ECORRUPT);
-	assert_int_equal(flagd_consensus_unframe(b, 12, &p, &n),
-	    SLUICE_ECORRUPT);
+	assert_int_equal(
+	    flagd_consensus_unframe(b, 7, &p, &n), SLUICE_ECORRUPT);
+	assert_int_equal(
+	    flagd_consensus_unframe(b, 12, &p, &n), SLUICE_ECORRUPT);
 	b[0] = 17; // longer than the buffer holds
-	assert_int_equal(flagd_consensus_unframe(b, 24, &p, &n),
-	    SLUICE_ECORRUPT);
+	assert_int_equal(
+	    flagd_consensus_unframe(b, 24, &p, &n), SLUICE_ECORRUPT);
 	b[0] = 3; // 3 bytes in 16: more than 7 bytes of padding
-	assert_int_equal(flagd_consensus_unframe(b, 24, &p, &n),
-	    SLUICE_ECORRUPT);
+	assert_int_equal(
+	    flagd_consensus_unframe(b, 24, &p, &n), SLUICE_ECORRUPT);
 	b[0] = 16;
 	assert_int_equal(flagd_consensus_unframe(b, 24, &p, &n), SLUICE_OK);
 	assert_int_equal(n, 16);
@@ -160,11 +159,12 @@ test_consensus_stale_after_election_timeout(void **state)
 static void
 seed(fixture *fx, uint64_t index)
 {
-	Sluice__V1__Key *k = fx_key("root", SLUICE__V1__ROLE__ROLE_ADMIN, "", 1);
-	flagd_result     res;
+	Sluice__V1__Key *k =
+	    fx_key("root", SLUICE__V1__ROLE__ROLE_ADMIN, "", 1);
+	flagd_result res;
 
-	assert_int_equal(flagd_machine_bootstrap_keys_at(
-	                     fx->store, k, 1, T0, index, &res),
+	assert_int_equal(
+	    flagd_machine_bootstrap_keys_at(fx->store, k, 1, T0, index, &res),
 	    SLUICE_OK);
 	assert_true(res.changed);
 	flagd_result_fini(&res);
@@ -281,5 +281,6 @@ main(void)
 		cmocka_unit_test(test_consensus_snapshot_restores_whole_store),
 	};
 
-	return (cmocka_run_group_tests_name("flagd/consensus", tests, NULL, NULL));
+	return (
+	    cmocka_run_group_tests_name("flagd/consensus", tests, NULL, NULL));
 }

@@ -862,7 +862,8 @@ test_machine_member_add_and_remove(void **state)
 	flagd_result res;
 
 	refused(m, "ops-all",
-	    fx_cmd_member_add(m->now, 4, "10.0.0.4:7402", "tcp://10.0.0.4:7400"),
+	    fx_cmd_member_add(
+	        m->now, 4, "10.0.0.4:7402", "tcp://10.0.0.4:7400"),
 	    SLUICE_EPERM, "may not member_add \"node 4\"");
 	refused(m, "oadmin", fx_cmd_member_remove(m->now, 2), SLUICE_EPERM,
 	    "managing the cluster needs an unscoped admin key");
@@ -901,8 +902,8 @@ test_machine_member_add_and_remove(void **state)
 	flagd_result_fini(&res);
 
 	// Other writes carry no membership change.
-	assert_int_equal(run_res(m, "root", apply_std(m, "orders_v9", "o9"),
-	                     &res),
+	assert_int_equal(
+	    run_res(m, "root", apply_std(m, "orders_v9", "o9"), &res),
 	    SLUICE_OK);
 	assert_int_equal(res.member_op, 0);
 	flagd_result_fini(&res);
