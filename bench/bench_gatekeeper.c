@@ -407,8 +407,15 @@ flip_trials(const char *api, const char *gk, const char *rkey, sl_rpc *r,
 			bench_nap_ms(200);
 			continue;
 		}
+		// 10 s for all the clients together, not each: a stalled
+		// fan-out must not stretch a trial to n x 10 s.
+		deadline = bench_now_ns() + 10000000000ull;
 		for (size_t i = 0; i < n; i++) {
-			(void) sluice_wait_revision(cs[i], prom, 10000);
+			uint64_t now = bench_now_ns();
+			(void) sluice_wait_revision(cs[i], prom,
+			    now < deadline
+			        ? (uint32_t) ((deadline - now) / 1000000u)
+			        : 0);
 		}
 		pthread_mutex_lock(&f.mtx);
 		if (last_rev != 0 && prom == last_rev + 1 &&

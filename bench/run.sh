@@ -101,7 +101,8 @@ s = [socket.socket() for _ in range(2)]
 for x in s: x.bind(("127.0.0.1", 0))
 print(" ".join(str(x.getsockname()[1]) for x in s))')
 	GK_API=tcp://127.0.0.1:$1
-	"$B/gatekeeper" --api "$GK_API" --http "http://127.0.0.1:$2" \
+	GK_HTTP=http://127.0.0.1:$2
+	"$B/gatekeeper" --api "$GK_API" --http "$GK_HTTP" \
 		--flagd "$SLUICE_SERVER" --key "$GKD/gatekeeper.key" \
 		--data "$GKD/data" --log-level warn 2>"$GKD/gatekeeper.log" &
 	GK_PID=$!
@@ -121,6 +122,20 @@ print(" ".join(str(x.getsockname()[1]) for x in s))')
 		"$B/bench/bench_gatekeeper" --api "$SLUICE_SERVER" \
 			--key "$SLUICE_KEY" --gk "$GK_API" --gk-pid "$GK_PID" \
 			--reporter-key "$GKD/reporter.key" || true
+		# Reports per LMDB commit over the whole run (group commit).
+		python3 - "$GK_HTTP/metrics" <<'EOF_PY' || true
+import sys, urllib.request
+m = {}
+with urllib.request.urlopen(sys.argv[1], timeout=10) as r:
+    for line in r.read().decode().splitlines():
+        if line.startswith("sluice_gk_"):
+            k, _, v = line.partition(" ")
+            m[k] = v
+a = int(m.get("sluice_gk_reports_accepted_total", 0))
+c = int(m.get("sluice_gk_report_commits_total", 0))
+print("bench: gatekeeper: %d reports accepted in %d LMDB commits "
+      "(%.2f per commit over the whole run)" % (a, c, a / c if c else 0))
+EOF_PY
 	else
 		echo "bench: gatekeeper did not start:" >&2
 		tail -n 20 "$GKD/gatekeeper.log" >&2
