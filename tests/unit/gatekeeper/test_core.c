@@ -299,6 +299,59 @@ queued(gk_core *c)
 	return (n);
 }
 
+// Holds the group commit as if one were running, or lets it go.
+static void
+gc_hold(gk_core *c, bool busy)
+{
+	pthread_mutex_lock(&c->gc_mtx);
+	c->gc_busy = busy;
+	if (!busy) {
+		pthread_cond_broadcast(&c->gc_cv);
+	}
+	pthread_mutex_unlock(&c->gc_mtx);
+}
+
+// s[0..2]: job a's reports 1 and 2, then report 2 again (a replay).
+static void
+three_reports(fx *x, sender *s)
+{
+	fx_report_req(
+	    x->f->etl, "canary", "a", 1, 0.001, 100, &s[0].req, &s[0].len);
+	fx_report_req(
+	    x->f->etl, "canary", "a", 2, 0.001, 100, &s[1].req, &s[1].len);
+	s[2].req = malloc(s[1].len);
+	assert_non_null(s[2].req);
+	memcpy(s[2].req, s[1].req, s[1].len);
+	s[2].len = s[1].len;
+}
+
+// Sends s from a thread of its own; with want > 0, waits (bounded) until
+// want reports are queued, so the queue's order is the senders' order.
+static void
+send_queued(gk_core *c, sender *s, size_t want)
+{
+	s->c = c;
+	assert_int_equal(pthread_create(&s->thr, NULL, sender_main, s), 0);
+	for (int k = 0; want > 0 && k < 2000 && queued(c) < want; k++) {
+		usleep(1000);
+	}
+}
+
+// The decoded reply of a finished sender (its buffers freed).
+static Sluice__V1__GkReply *
+sender_reply(sender *s)
+{
+	ProtobufCMessage *m;
+
+	assert_int_equal(s->rv, SLUICE_OK);
+	assert_int_equal(sl_unpack(&sluice__v1__gk_reply__descriptor, s->rep,
+	                     s->rlen, 1u << 20, &m),
+	    SLUICE_OK);
+	free(s->req);
+	free(s->rep);
+	return ((Sluice__V1__GkReply *) m);
+}
+
 // Group commit: reports that arrive while a commit runs are committed
 // together, once. Held here by marking a commit as running until all of
 // them queued. In the group: two reports of job a, and the second one
@@ -319,48 +372,25 @@ test_core_group_commit_counts_only_good_reports(void **state)
 	Sluice__V1__GkReply *r;
 
 	memset(s, 0, sizeof(s));
-	fx_report_req(
-	    x->f->etl, "canary", "a", 1, 0.001, 100, &s[0].req, &s[0].len);
-	fx_report_req(
-	    x->f->etl, "canary", "a", 2, 0.001, 100, &s[1].req, &s[1].len);
-	s[2].req = malloc(s[1].len);
-	memcpy(s[2].req, s[1].req, s[1].len);
-	s[2].len = s[1].len;
+	three_reports(x, s);
 	fx_report_req(
 	    forged, "canary", "c", 1, 0.001, 100, &s[3].req, &s[3].len);
 	commits0 = atomic_load(&x->c->m.report_commits);
 
-	pthread_mutex_lock(&x->c->gc_mtx);
-	x->c->gc_busy = true; // as if a commit were running
-	pthread_mutex_unlock(&x->c->gc_mtx);
+	gc_hold(x->c, true);
 	// One at a time, so that the queue's order is a1, a2, a2 again.
 	for (size_t i = 0; i < 4; i++) {
-		s[i].c = x->c;
-		assert_int_equal(
-		    pthread_create(&s[i].thr, NULL, sender_main, &s[i]), 0);
-		for (int k = 0; i < 3 && k < 2000 && queued(x->c) < i + 1;
-		     k++) {
-			usleep(1000);
-		}
+		send_queued(x->c, &s[i], i < 3 ? i + 1 : 0);
 	}
 	assert_int_equal(queued(x->c), 3);
 	pthread_join(s[3].thr, NULL); // refused before the queue
-	pthread_mutex_lock(&x->c->gc_mtx);
-	x->c->gc_busy = false;
-	pthread_cond_broadcast(&x->c->gc_cv);
-	pthread_mutex_unlock(&x->c->gc_mtx);
+	gc_hold(x->c, false);
 	for (int i = 0; i < 3; i++) {
 		pthread_join(s[i].thr, NULL);
 	}
 
 	for (int i = 0; i < 4; i++) {
-		ProtobufCMessage *m;
-
-		assert_int_equal(s[i].rv, SLUICE_OK);
-		assert_int_equal(sl_unpack(&sluice__v1__gk_reply__descriptor,
-		                     s[i].rep, s[i].rlen, 1u << 20, &m),
-		    SLUICE_OK);
-		r = (Sluice__V1__GkReply *) m;
+		r = sender_reply(&s[i]);
 		if (i == 3) {
 			assert_false(verdict_of(r)->accepted);
 			assert_string_equal(
@@ -374,8 +404,6 @@ test_core_group_commit_counts_only_good_reports(void **state)
 			replays++;
 		}
 		sluice__v1__gk_reply__free_unpacked(r, NULL);
-		free(s[i].req);
-		free(s[i].rep);
 	}
 	assert_int_equal(accepted, 2);
 	assert_int_equal(replays, 1);
@@ -417,50 +445,26 @@ test_core_failed_group_commit_retries_each_report(void **state)
 	Sluice__V1__GkReply *r;
 
 	memset(s, 0, sizeof(s));
-	fx_report_req(
-	    x->f->etl, "canary", "a", 1, 0.001, 100, &s[0].req, &s[0].len);
-	fx_report_req(
-	    x->f->etl, "canary", "a", 2, 0.001, 100, &s[1].req, &s[1].len);
-	s[2].req = malloc(s[1].len);
-	memcpy(s[2].req, s[1].req, s[1].len);
-	s[2].len = s[1].len;
+	three_reports(x, s);
 	commits0 = atomic_load(&x->c->m.report_commits);
 
-	pthread_mutex_lock(&x->c->gc_mtx);
-	x->c->gc_busy = true; // as if a commit were running
-	pthread_mutex_unlock(&x->c->gc_mtx);
+	gc_hold(x->c, true);
 	for (size_t i = 0; i < 3; i++) {
-		s[i].c = x->c;
-		assert_int_equal(
-		    pthread_create(&s[i].thr, NULL, sender_main, &s[i]), 0);
-		for (int k = 0; k < 2000 && queued(x->c) < i + 1; k++) {
-			usleep(1000);
-		}
+		send_queued(x->c, &s[i], i + 1);
 		assert_int_equal(queued(x->c), i + 1);
 	}
 	atomic_store(&fail_commits, 2); // the group's, then a1's
-	pthread_mutex_lock(&x->c->gc_mtx);
-	x->c->gc_busy = false;
-	pthread_cond_broadcast(&x->c->gc_cv);
-	pthread_mutex_unlock(&x->c->gc_mtx);
+	gc_hold(x->c, false);
 	for (int i = 0; i < 3; i++) {
 		pthread_join(s[i].thr, NULL);
 	}
 	assert_int_equal(atomic_load(&fail_commits), 0);
 
 	for (int i = 0; i < 3; i++) {
-		ProtobufCMessage *m;
-
-		assert_int_equal(s[i].rv, SLUICE_OK);
-		assert_int_equal(sl_unpack(&sluice__v1__gk_reply__descriptor,
-		                     s[i].rep, s[i].rlen, 1u << 20, &m),
-		    SLUICE_OK);
-		r = (Sluice__V1__GkReply *) m;
+		r = sender_reply(&s[i]);
 		assert_int_equal(verdict_of(r)->accepted, want[i][0] == '\0');
 		assert_string_equal(verdict_of(r)->reason, want[i]);
 		sluice__v1__gk_reply__free_unpacked(r, NULL);
-		free(s[i].req);
-		free(s[i].rep);
 	}
 	assert_int_equal(atomic_load(&x->c->m.report_commits), commits0 + 1);
 	assert_int_equal(atomic_load(&x->c->m.accepted), 1);
