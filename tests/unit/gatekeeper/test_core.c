@@ -97,6 +97,22 @@ teardown(void **state)
 	return (0);
 }
 
+// Closes and reopens the core (what survives is what LMDB holds), then
+// returns the test rollout with the core's mutex held: the caller checks
+// it, then unlocks x->c->mtx.
+static gk_ro *
+reopen_locked(fx *x)
+{
+	gk_ro *ro;
+
+	gk_core_close(x->c);
+	x->c = core_open(x, 2000);
+	pthread_mutex_lock(&x->c->mtx);
+	ro = gk_core_find(x->c, FX_ROLLOUT);
+	assert_non_null(ro);
+	return (ro);
+}
+
 // Sends a report through gk_core_handle; returns the unpacked reply.
 static Sluice__V1__GkReply *
 send_report(
@@ -191,11 +207,7 @@ test_core_counts_and_replay_marks_survive_reopen(void **state)
 	assert_true(verdict_of(r)->accepted);
 	sluice__v1__gk_reply__free_unpacked(r, NULL);
 
-	gk_core_close(x->c);
-	x->c = core_open(x, 2000);
-	pthread_mutex_lock(&x->c->mtx);
-	ro = gk_core_find(x->c, FX_ROLLOUT);
-	assert_non_null(ro);
+	ro = reopen_locked(x);
 	assert_int_equal(ro->n, 2);
 	assert_int_equal(ro->st.counted, 2);
 	assert_int_equal(ro->st.gate.soak_reports, 2);
@@ -235,10 +247,7 @@ test_core_stage_change_resets_gate(void **state)
 	assert_string_equal(verdict_of(r)->gate->state, "none");
 	sluice__v1__gk_reply__free_unpacked(r, NULL);
 	// ... and the reset was persisted.
-	gk_core_close(x->c);
-	x->c = core_open(x, 2000);
-	pthread_mutex_lock(&x->c->mtx);
-	ro = gk_core_find(x->c, FX_ROLLOUT);
+	ro = reopen_locked(x);
 	// The fake still says canary: reopening applies it again, a reset.
 	assert_int_equal(ro->n, 0);
 	assert_int_equal(ro->st.recorded, 1);
@@ -415,11 +424,7 @@ test_core_group_commit_counts_only_good_reports(void **state)
 	    atomic_load(&x->c->m.rejected[GK_REJ_BAD_SIGNATURE]), 1);
 
 	// What was acknowledged is in LMDB: reopen and look.
-	gk_core_close(x->c);
-	x->c = core_open(x, 2000);
-	pthread_mutex_lock(&x->c->mtx);
-	ro = gk_core_find(x->c, FX_ROLLOUT);
-	assert_non_null(ro);
+	ro = reopen_locked(x);
 	assert_int_equal(ro->n, 2);
 	assert_int_equal(ro->st.counted, 2);
 	assert_int_equal(ro->st.gate.soak_reports, 2);
@@ -480,10 +485,7 @@ test_core_failed_group_commit_retries_each_report(void **state)
 	pthread_mutex_unlock(&x->c->mtx);
 
 	// Memory and LMDB agree.
-	gk_core_close(x->c);
-	x->c = core_open(x, 2000);
-	pthread_mutex_lock(&x->c->mtx);
-	ro = gk_core_find(x->c, FX_ROLLOUT);
+	ro = reopen_locked(x);
 	assert_int_equal(ro->n, 1);
 	assert_int_equal(ro->st.counted, 1);
 	assert_int_equal(gk_replay_last(x->c->replay, "etl-orders", "a"), 2);
