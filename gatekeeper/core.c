@@ -877,7 +877,11 @@ answer_report(gk_core *c, const Sluice__V1__SignedReport *sr,
 	int                       rv;
 
 	memset(&v, 0, sizeof(v));
-	// Keep the bytes as received: evidence digests cover them.
+	// Evidence digests cover this encoding of the SignedReport: its
+	// signed body is a bytes field, so the body and its signature are
+	// exactly as received; only the envelope is re-encoded
+	// (protobuf-c writes fields in number order, so the same message
+	// always encodes the same way).
 	if ((rv = sl_pack(&sr->base, &packed, &plen)) != SLUICE_OK) {
 		return (rv);
 	}
