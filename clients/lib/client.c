@@ -44,6 +44,7 @@
 #include "envelope.h"
 #include "rpc.h"
 #include "snapshot.h"
+#include "sock.h"
 
 #define DEF_MAX_STALE_MS (5u * 60u * 1000u)
 #define DEF_CONNECT_TIMEOUT_MS 2000u
@@ -57,6 +58,9 @@
 #define HOST_MAX 256u
 #define SUB_RECVBUF 1024
 #define MAX_URL 256
+// A stream is closed once its pipe has ended on a refused message, or
+// after this long without one (sock.c): a heartbeat_ms, at most this.
+#define SUB_CLOSE_GRACE_MS 250u
 
 // ------------------------------------------------------------ hazards
 
@@ -221,8 +225,7 @@ struct sluice_client {
 	// Updater-only state.
 	sl_rpc      **rpcs; // one per endpoint, opened lazily
 	size_t        ep;   // endpoint in use or to try next
-	nng_socket    sub;
-	bool          sub_open;
+	sl_sock       sub;  // .open: following sub_url
 	char          sub_url[MAX_URL];
 	bool          synced;   // following the stream
 	bool          live;     // applied revision came from a server
@@ -960,6 +963,7 @@ client_unref(sluice_client *c)
 	}
 	free(c->retired);
 	sl_snapshot_unref(atomic_load(&c->cur));
+	sl_sock_fini(&c->sub);
 	pthread_mutex_destroy(&c->mtx);
 	pthread_cond_destroy(&c->cv);
 	free(c);
@@ -1071,17 +1075,21 @@ notify(sluice_client *c, uint64_t rev, const char *rollout)
 static void
 sub_close(sluice_client *c)
 {
-	if (c->sub_open) {
-		nng_close(c->sub);
-		c->sub_open   = false;
-		c->sub_url[0] = '\0';
-	}
+	uint32_t grace = c->heartbeat_ms < SUB_CLOSE_GRACE_MS
+	    ? c->heartbeat_ms
+	    : SUB_CLOSE_GRACE_MS;
+
+	// Not a plain nng_close(): closing a busy stream can hang every
+	// later close in the process on nng 1.5.2 (sock.c).
+	sl_sock_close(&c->sub, grace);
+	c->sub_url[0] = '\0';
 }
 
 static int
 sub_open(sluice_client *c, const char *url)
 {
 	nng_duration poll = (nng_duration) (c->heartbeat_ms / 2);
+	nng_socket   s;
 	int          nrv;
 
 	sub_close(c);
@@ -1091,28 +1099,24 @@ sub_open(sluice_client *c, const char *url)
 	if (poll > 100) {
 		poll = 100;
 	}
-	if ((nrv = nng_sub0_open(&c->sub)) != 0) {
+	if ((nrv = nng_sub0_open(&s)) != 0) {
 		return (nrv == NNG_ENOMEM ? SLUICE_ENOMEM : SLUICE_EINTERNAL);
 	}
-	if ((nrv = nng_socket_set(c->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0)) !=
-	        0 ||
+	if ((nrv = nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0 ||
 	    (nrv = nng_socket_set_size(
-	         c->sub, NNG_OPT_RECVMAXSZ, SL_MAX_EVENT_BYTES)) != 0 ||
-	    (nrv = nng_socket_set_int(c->sub, NNG_OPT_RECVBUF, SUB_RECVBUF)) !=
-	        0 ||
-	    (nrv = nng_socket_set_ms(c->sub, NNG_OPT_RECVTIMEO, poll)) != 0) {
-		nng_close(c->sub);
+	         s, NNG_OPT_RECVMAXSZ, SL_MAX_EVENT_BYTES)) != 0 ||
+	    (nrv = nng_socket_set_int(s, NNG_OPT_RECVBUF, SUB_RECVBUF)) != 0 ||
+	    (nrv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, poll)) != 0) {
+		nng_close(s);
 		return (SLUICE_EINTERNAL);
 	}
 	// A synchronous dial: the stream is connected before the snapshot
 	// is read, so no change falls between the two unnoticed (a change
 	// lost anyway shows as a gap or in the next heartbeat).
-	if ((nrv = nng_dial(c->sub, url, NULL, 0)) != 0) {
+	if ((nrv = sl_sock_dial(&c->sub, s, url)) != 0) {
 		sl_log_debug("client-sub", "%s: %s", url, nng_strerror(nrv));
-		nng_close(c->sub);
 		return (SLUICE_EUNAVAIL);
 	}
-	c->sub_open = true;
 	snprintf(c->sub_url, sizeof(c->sub_url), "%s", url);
 	return (SLUICE_OK);
 }
@@ -1221,7 +1225,7 @@ sync_from(sluice_client *c, size_t i, uint64_t min_rev)
 	snprintf(url, sizeof(url), "%s", rep->info->publish_url);
 	sluice__v1__reply__free_unpacked(rep, NULL);
 	rep = NULL;
-	if ((!c->sub_open || strcmp(url, c->sub_url) != 0) &&
+	if ((!c->sub.open || strcmp(url, c->sub_url) != 0) &&
 	    (rv = sub_open(c, url)) != SLUICE_OK) {
 		goto done;
 	}
@@ -1425,7 +1429,7 @@ pump(sluice_client *c)
 		int    nrv;
 
 		nrv = nng_recv(
-		    c->sub, &buf, &len, NNG_FLAG_ALLOC | NNG_FLAG_NONBLOCK);
+		    c->sub.s, &buf, &len, NNG_FLAG_ALLOC | NNG_FLAG_NONBLOCK);
 		if (nrv == NNG_EAGAIN) {
 			// Idle: the moment to write the cache once for a
 			// whole burst of changes, and to free snapshots.
@@ -1442,7 +1446,7 @@ pump(sluice_client *c)
 				resync(c, true);
 				return;
 			}
-			nrv = nng_recv(c->sub, &buf, &len, NNG_FLAG_ALLOC);
+			nrv = nng_recv(c->sub.s, &buf, &len, NNG_FLAG_ALLOC);
 			if (nrv == NNG_ETIMEDOUT) {
 				continue;
 			}
@@ -1636,6 +1640,7 @@ sluice_client_open(
 	atomic_init(&c->closed, false);
 	atomic_init(&c->stop, false);
 	pthread_mutex_init(&c->mtx, NULL);
+	sl_sock_init(&c->sub);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&c->cv, &ca);
