@@ -237,6 +237,7 @@ struct sluice_client {
 	bool          cache_failing;
 	bool          outage_logged;
 	bool          ack_due;     // a change was applied since the last ack
+	nng_aio      *rx;          // the stream's receives, reused
 	uint64_t      last_ack_ms; // real monotonic time of the last ack
 	int           ack_failing; // last ack error logged (0: none)
 	sl_snapshot **retired;
@@ -963,6 +964,7 @@ client_unref(sluice_client *c)
 	}
 	free(c->retired);
 	sl_snapshot_unref(atomic_load(&c->cur));
+	nng_aio_free(c->rx);
 	sl_sock_fini(&c->sub);
 	pthread_mutex_destroy(&c->mtx);
 	pthread_cond_destroy(&c->cv);
@@ -1088,25 +1090,18 @@ sub_close(sluice_client *c)
 static int
 sub_open(sluice_client *c, const char *url)
 {
-	nng_duration poll = (nng_duration) (c->heartbeat_ms / 2);
-	nng_socket   s;
-	int          nrv;
+	nng_socket s;
+	int        nrv;
 
+	// Receive timeouts are per receive (pump's reused aio).
 	sub_close(c);
-	if (poll < 10) {
-		poll = 10;
-	}
-	if (poll > 100) {
-		poll = 100;
-	}
 	if ((nrv = nng_sub0_open(&s)) != 0) {
 		return (nrv == NNG_ENOMEM ? SLUICE_ENOMEM : SLUICE_EINTERNAL);
 	}
 	if ((nrv = nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0 ||
 	    (nrv = nng_socket_set_size(
 	         s, NNG_OPT_RECVMAXSZ, SL_MAX_EVENT_BYTES)) != 0 ||
-	    (nrv = nng_socket_set_int(s, NNG_OPT_RECVBUF, SUB_RECVBUF)) != 0 ||
-	    (nrv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, poll)) != 0) {
+	    (nrv = nng_socket_set_int(s, NNG_OPT_RECVBUF, SUB_RECVBUF)) != 0) {
 		nng_close(s);
 		return (SLUICE_EINTERNAL);
 	}
@@ -1417,20 +1412,38 @@ handle_event(sluice_client *c, const void *buf, size_t len)
 	sluice__v1__event__free_unpacked(ev, NULL);
 }
 
+// One receive on the stream with the reused aio (nng_recv() allocates
+// an aio, and draws a random number for it, on every call; two calls per
+// change): NNG_DURATION_ZERO polls. Returns an nng code, NNG_ETIMEDOUT
+// when nothing came.
+static int
+sub_recv(sluice_client *c, nng_duration tmo, nng_msg **mp)
+{
+	int rv;
+
+	nng_aio_set_timeout(c->rx, tmo);
+	nng_recv_aio(c->sub.s, c->rx);
+	nng_aio_wait(c->rx);
+	if ((rv = nng_aio_result(c->rx)) == 0) {
+		*mp = nng_aio_get_msg(c->rx);
+	}
+	return (rv);
+}
+
 // Follows the stream until a re-sync is due or the client stops.
 static void
 pump(sluice_client *c)
 {
-	uint64_t silence = (uint64_t) c->heartbeat_ms * c->heartbeat_misses;
+	uint64_t silence  = (uint64_t) c->heartbeat_ms * c->heartbeat_misses;
+	nng_duration poll = (nng_duration) (c->heartbeat_ms / 2);
 
+	poll = poll < 10 ? 10 : poll > 100 ? 100 : poll;
 	while (c->synced && !stopping(c)) {
-		void  *buf = NULL;
-		size_t len = 0;
-		int    nrv;
+		nng_msg *msg = NULL;
+		int      nrv;
 
-		nrv = nng_recv(
-		    c->sub.s, &buf, &len, NNG_FLAG_ALLOC | NNG_FLAG_NONBLOCK);
-		if (nrv == NNG_EAGAIN) {
+		nrv = sub_recv(c, NNG_DURATION_ZERO, &msg);
+		if (nrv == NNG_ETIMEDOUT) {
 			// Idle: the moment to write the cache once for a
 			// whole burst of changes, and to free snapshots.
 			if (c->cache_dirty) {
@@ -1446,7 +1459,7 @@ pump(sluice_client *c)
 				resync(c, true);
 				return;
 			}
-			nrv = nng_recv(c->sub.s, &buf, &len, NNG_FLAG_ALLOC);
+			nrv = sub_recv(c, poll, &msg);
 			if (nrv == NNG_ETIMEDOUT) {
 				continue;
 			}
@@ -1458,8 +1471,8 @@ pump(sluice_client *c)
 			resync(c, true);
 			return;
 		}
-		handle_event(c, buf, len);
-		nng_free(buf, len);
+		handle_event(c, nng_msg_body(msg), nng_msg_len(msg));
+		nng_msg_free(msg);
 		maybe_ack(c, false);
 	}
 }
@@ -1694,6 +1707,10 @@ sluice_client_open(
 	if (c->n_eps == 0) {
 		*cp = c;
 		return (SLUICE_OK);
+	}
+	if (nng_aio_alloc(&c->rx, NULL, NULL) != 0) {
+		rv = SLUICE_ENOMEM;
+		goto fail;
 	}
 	if (pthread_create(&c->thread, NULL, updater_main, c) != 0) {
 		rv = SLUICE_EINTERNAL;
