@@ -101,7 +101,8 @@ typedef struct bench_fan {
 	_Atomic uint64_t target; // revision of the flip in flight; 0: none
 	atomic_size_t    done;   // clients at target
 	size_t           n;
-	uint64_t         t_last_ns; // when the last client got there
+	uint64_t         t_last_ns;  // when the last client got there
+	_Atomic uint64_t t_first_ns; // when the first one did
 } bench_fan;
 
 typedef struct bench_member {
@@ -136,15 +137,22 @@ bench_fan_change_cb(void *arg, uint64_t rev, const char *rollout)
 	bench_member *m = arg;
 	bench_fan    *f = m->f;
 	uint64_t      t = atomic_load(&f->target);
+	size_t        n;
 
 	(void) rollout;
 	if (t == 0 || rev < t || m->counted == t) {
 		return;
 	}
 	m->counted = t;
-	if (atomic_fetch_add(&f->done, 1) + 1 == f->n) {
+	n          = atomic_fetch_add(&f->done, 1) + 1;
+	if (n == 1) {
+		atomic_store(&f->t_first_ns, bench_now_ns());
+	}
+	if (n == f->n) {
+		// The clock first: the lock is the bench's, not the client's.
+		uint64_t now = bench_now_ns();
 		pthread_mutex_lock(&f->mtx);
-		f->t_last_ns = bench_now_ns();
+		f->t_last_ns = now;
 		pthread_cond_broadcast(&f->cv);
 		pthread_mutex_unlock(&f->mtx);
 	}

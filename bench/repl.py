@@ -472,6 +472,25 @@ class Etcd:
 
     def changes(self, lid):
         follower = [i for i in range(3) if i != lid][0]
+        # The C watcher (bench_etcd_watch.c: one epoll loop, jansson),
+        # also used for run.sh's single-node figure: no interpreter cost
+        # per socket in etcd's figure. The Python loop below is the
+        # fallback when it is not built.
+        exe = os.path.join(sys.argv[1], "bench", "bench_etcd_watch")
+        if os.access(exe, os.X_OK):
+            out = subprocess.run(
+                [exe, "--watch", "127.0.0.1:%d" % self.client[follower],
+                 "--put", "127.0.0.1:%d" % self.client[lid],
+                 "--watchers", str(SUBS), "--changes", str(CHANGES),
+                 "--label", "etcd 3 members"],
+                capture_output=True, text=True, timeout=600)
+            for line in out.stdout.splitlines():
+                if line.startswith("{"):
+                    d = json.loads(line)
+                    return {"p50": d["p50"], "p99": d["p99"], "n": d["n"],
+                            "connected": SUBS, "watcher": "C"}
+            log("etcd: C watcher failed (%s); Python watcher" %
+                out.stderr.strip()[-200:])
         key = "bench/watch"
         sel = selectors.DefaultSelector()
         watchers = []

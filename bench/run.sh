@@ -77,7 +77,80 @@ echo "bench: flagd pid $FLAGD_PID, api $SLUICE_SERVER, changes $SLUICE_PUBLISH"
 # Flip to all clients: 100 and 1000 sluice_client instances in one process
 # against the same flagd (bench_flip.c).
 if [ -x "$B/bench/bench_flip" ]; then
-	"$B/bench/bench_flip" --api "$SLUICE_SERVER" --key "$SLUICE_KEY"
+	"$B/bench/bench_flip" --api "$SLUICE_SERVER" --key "$SLUICE_KEY" \
+		${BENCH_FLIP_ARGS:-} | tee "$RUN/flip.out"
+fi
+
+# The same fan-out on etcd, in the same run: a single-node etcd 3.4
+# (Debian etcd-server; fsync on, its data on the same disk under $RUN),
+# put -> last of 100 watchers, each watcher a raw /v3/watch stream read
+# by one epoll loop in C (bench_etcd_watch.c). Stopped by its PID.
+if [ -x "$B/bench/bench_etcd_watch" ] && command -v etcd >/dev/null 2>&1 &&
+	[ -s "$RUN/flip.out" ]; then
+	set -- $(python3 -c 'import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(" ".join(str(x.getsockname()[1]) for x in s))')
+	ED=$RUN/etcd1
+	mkdir -p "$ED"
+	etcd --name s1 --data-dir "$ED/data" \
+		--listen-client-urls "http://127.0.0.1:$1" \
+		--advertise-client-urls "http://127.0.0.1:$1" \
+		--listen-peer-urls "http://127.0.0.1:$2" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$2" \
+		--initial-cluster "s1=http://127.0.0.1:$2" \
+		--initial-cluster-state new --logger zap --log-level error \
+		>"$ED/etcd.log" 2>&1 </dev/null &
+	ETCD_PID=$!
+	trap 'kill "$ETCD_PID" 2>/dev/null; "$LOCAL" down "$RUN" >/dev/null || true' EXIT
+	ready=0
+	for _ in $(seq 1 100); do
+		if ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$1" \
+			--command-timeout=1s endpoint health >/dev/null 2>&1; then
+			ready=1
+			break
+		fi
+		kill -0 "$ETCD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ "$ready" = 1 ]; then
+		echo "bench: etcd $(etcd --version | sed -n 's/^etcd Version: //p') pid $ETCD_PID (single node, data on $DISK)"
+		"$B/bench/bench_etcd_watch" --watch "127.0.0.1:$1" \
+			--put "127.0.0.1:$1" --watchers 100 --changes 200 \
+			--label "etcd single node" | tee "$RUN/etcd_watch.out" || true
+	else
+		echo "bench: etcd did not start:" >&2
+		tail -n 20 "$ED/etcd.log" >&2
+	fi
+	kill -TERM "$ETCD_PID" 2>/dev/null || true
+	for _ in $(seq 1 100); do
+		kill -0 "$ETCD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$ETCD_PID" 2>/dev/null || true
+	wait "$ETCD_PID" 2>/dev/null || true
+	trap '"$LOCAL" down "$RUN" >/dev/null || true' EXIT
+	python3 - "$RUN/flip.out" "$RUN/etcd_watch.out" <<'PY' || true
+import json, sys
+def doc(path, **want):
+    try:
+        for line in open(path):
+            if line.startswith("{"):
+                d = json.loads(line)
+                if all(d.get(k) == v for k, v in want.items()):
+                    return d
+    except OSError:
+        pass
+    return None
+s = doc(sys.argv[1], bench="flip", clients=100)
+e = doc(sys.argv[2], bench="etcd_watch")
+if s and e and e["p99"] > 0:
+    print("bench: flip -> last of 100 (same run): sluice p50 %.2f ms p99 "
+          "%.2f ms | etcd single node p50 %.2f ms p99 %.2f ms | ratio "
+          "p50 %.2f p99 %.2f (target p99 <= 0.5)" % (
+              s["p50"], s["p99"], e["p50"], e["p99"],
+              s["p50"] / e["p50"], s["p99"] / e["p99"]))
+PY
 fi
 
 # gatekeeper (bench_gatekeeper.c): a gatekeeper on a free loopback port

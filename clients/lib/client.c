@@ -44,6 +44,7 @@
 #include "envelope.h"
 #include "rpc.h"
 #include "snapshot.h"
+#include "sock.h"
 
 #define DEF_MAX_STALE_MS (5u * 60u * 1000u)
 #define DEF_CONNECT_TIMEOUT_MS 2000u
@@ -57,6 +58,9 @@
 #define HOST_MAX 256u
 #define SUB_RECVBUF 1024
 #define MAX_URL 256
+// A stream is closed once its pipe has ended on a refused message, or
+// after this long without one (sock.c): a heartbeat_ms, at most this.
+#define SUB_CLOSE_GRACE_MS 250u
 
 // ------------------------------------------------------------ hazards
 
@@ -221,8 +225,7 @@ struct sluice_client {
 	// Updater-only state.
 	sl_rpc      **rpcs; // one per endpoint, opened lazily
 	size_t        ep;   // endpoint in use or to try next
-	nng_socket    sub;
-	bool          sub_open;
+	sl_sock       sub;  // .open: following sub_url
 	char          sub_url[MAX_URL];
 	bool          synced;   // following the stream
 	bool          live;     // applied revision came from a server
@@ -234,6 +237,7 @@ struct sluice_client {
 	bool          cache_failing;
 	bool          outage_logged;
 	bool          ack_due;     // a change was applied since the last ack
+	nng_aio      *rx;          // the stream's receives, reused
 	uint64_t      last_ack_ms; // real monotonic time of the last ack
 	int           ack_failing; // last ack error logged (0: none)
 	sl_snapshot **retired;
@@ -960,6 +964,8 @@ client_unref(sluice_client *c)
 	}
 	free(c->retired);
 	sl_snapshot_unref(atomic_load(&c->cur));
+	nng_aio_free(c->rx);
+	sl_sock_fini(&c->sub);
 	pthread_mutex_destroy(&c->mtx);
 	pthread_cond_destroy(&c->cv);
 	free(c);
@@ -1071,48 +1077,41 @@ notify(sluice_client *c, uint64_t rev, const char *rollout)
 static void
 sub_close(sluice_client *c)
 {
-	if (c->sub_open) {
-		nng_close(c->sub);
-		c->sub_open   = false;
-		c->sub_url[0] = '\0';
-	}
+	uint32_t grace = c->heartbeat_ms < SUB_CLOSE_GRACE_MS
+	    ? c->heartbeat_ms
+	    : SUB_CLOSE_GRACE_MS;
+
+	// Not a plain nng_close(): closing a busy stream can hang every
+	// later close in the process on nng 1.5.2 (sock.c).
+	sl_sock_close(&c->sub, grace);
+	c->sub_url[0] = '\0';
 }
 
 static int
 sub_open(sluice_client *c, const char *url)
 {
-	nng_duration poll = (nng_duration) (c->heartbeat_ms / 2);
-	int          nrv;
+	nng_socket s;
+	int        nrv;
 
+	// Receive timeouts are per receive (pump's reused aio).
 	sub_close(c);
-	if (poll < 10) {
-		poll = 10;
-	}
-	if (poll > 100) {
-		poll = 100;
-	}
-	if ((nrv = nng_sub0_open(&c->sub)) != 0) {
+	if ((nrv = nng_sub0_open(&s)) != 0) {
 		return (nrv == NNG_ENOMEM ? SLUICE_ENOMEM : SLUICE_EINTERNAL);
 	}
-	if ((nrv = nng_socket_set(c->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0)) !=
-	        0 ||
+	if ((nrv = nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0 ||
 	    (nrv = nng_socket_set_size(
-	         c->sub, NNG_OPT_RECVMAXSZ, SL_MAX_EVENT_BYTES)) != 0 ||
-	    (nrv = nng_socket_set_int(c->sub, NNG_OPT_RECVBUF, SUB_RECVBUF)) !=
-	        0 ||
-	    (nrv = nng_socket_set_ms(c->sub, NNG_OPT_RECVTIMEO, poll)) != 0) {
-		nng_close(c->sub);
+	         s, NNG_OPT_RECVMAXSZ, SL_MAX_EVENT_BYTES)) != 0 ||
+	    (nrv = nng_socket_set_int(s, NNG_OPT_RECVBUF, SUB_RECVBUF)) != 0) {
+		nng_close(s);
 		return (SLUICE_EINTERNAL);
 	}
 	// A synchronous dial: the stream is connected before the snapshot
 	// is read, so no change falls between the two unnoticed (a change
 	// lost anyway shows as a gap or in the next heartbeat).
-	if ((nrv = nng_dial(c->sub, url, NULL, 0)) != 0) {
+	if ((nrv = sl_sock_dial(&c->sub, s, url)) != 0) {
 		sl_log_debug("client-sub", "%s: %s", url, nng_strerror(nrv));
-		nng_close(c->sub);
 		return (SLUICE_EUNAVAIL);
 	}
-	c->sub_open = true;
 	snprintf(c->sub_url, sizeof(c->sub_url), "%s", url);
 	return (SLUICE_OK);
 }
@@ -1221,7 +1220,7 @@ sync_from(sluice_client *c, size_t i, uint64_t min_rev)
 	snprintf(url, sizeof(url), "%s", rep->info->publish_url);
 	sluice__v1__reply__free_unpacked(rep, NULL);
 	rep = NULL;
-	if ((!c->sub_open || strcmp(url, c->sub_url) != 0) &&
+	if ((!c->sub.open || strcmp(url, c->sub_url) != 0) &&
 	    (rv = sub_open(c, url)) != SLUICE_OK) {
 		goto done;
 	}
@@ -1413,20 +1412,38 @@ handle_event(sluice_client *c, const void *buf, size_t len)
 	sluice__v1__event__free_unpacked(ev, NULL);
 }
 
+// One receive on the stream with the reused aio (nng_recv() allocates
+// an aio, and draws a random number for it, on every call; two calls per
+// change): NNG_DURATION_ZERO polls. Returns an nng code, NNG_ETIMEDOUT
+// when nothing came.
+static int
+sub_recv(sluice_client *c, nng_duration tmo, nng_msg **mp)
+{
+	int rv;
+
+	nng_aio_set_timeout(c->rx, tmo);
+	nng_recv_aio(c->sub.s, c->rx);
+	nng_aio_wait(c->rx);
+	if ((rv = nng_aio_result(c->rx)) == 0) {
+		*mp = nng_aio_get_msg(c->rx);
+	}
+	return (rv);
+}
+
 // Follows the stream until a re-sync is due or the client stops.
 static void
 pump(sluice_client *c)
 {
-	uint64_t silence = (uint64_t) c->heartbeat_ms * c->heartbeat_misses;
+	uint64_t silence  = (uint64_t) c->heartbeat_ms * c->heartbeat_misses;
+	nng_duration poll = (nng_duration) (c->heartbeat_ms / 2);
 
+	poll = poll < 10 ? 10 : poll > 100 ? 100 : poll;
 	while (c->synced && !stopping(c)) {
-		void  *buf = NULL;
-		size_t len = 0;
-		int    nrv;
+		nng_msg *msg = NULL;
+		int      nrv;
 
-		nrv = nng_recv(
-		    c->sub, &buf, &len, NNG_FLAG_ALLOC | NNG_FLAG_NONBLOCK);
-		if (nrv == NNG_EAGAIN) {
+		nrv = sub_recv(c, NNG_DURATION_ZERO, &msg);
+		if (nrv == NNG_ETIMEDOUT) {
 			// Idle: the moment to write the cache once for a
 			// whole burst of changes, and to free snapshots.
 			if (c->cache_dirty) {
@@ -1442,7 +1459,7 @@ pump(sluice_client *c)
 				resync(c, true);
 				return;
 			}
-			nrv = nng_recv(c->sub, &buf, &len, NNG_FLAG_ALLOC);
+			nrv = sub_recv(c, poll, &msg);
 			if (nrv == NNG_ETIMEDOUT) {
 				continue;
 			}
@@ -1454,8 +1471,8 @@ pump(sluice_client *c)
 			resync(c, true);
 			return;
 		}
-		handle_event(c, buf, len);
-		nng_free(buf, len);
+		handle_event(c, nng_msg_body(msg), nng_msg_len(msg));
+		nng_msg_free(msg);
 		maybe_ack(c, false);
 	}
 }
@@ -1636,6 +1653,7 @@ sluice_client_open(
 	atomic_init(&c->closed, false);
 	atomic_init(&c->stop, false);
 	pthread_mutex_init(&c->mtx, NULL);
+	sl_sock_init(&c->sub);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&c->cv, &ca);
@@ -1689,6 +1707,10 @@ sluice_client_open(
 	if (c->n_eps == 0) {
 		*cp = c;
 		return (SLUICE_OK);
+	}
+	if (nng_aio_alloc(&c->rx, NULL, NULL) != 0) {
+		rv = SLUICE_ENOMEM;
+		goto fail;
 	}
 	if (pthread_create(&c->thread, NULL, updater_main, c) != 0) {
 		rv = SLUICE_EINTERNAL;

@@ -17,17 +17,21 @@
 #include "codec.h"
 #include "envelope.h"
 #include "rpc.h"
+#include "sock.h"
 
 #define RPC_DEFAULT_TIMEOUT_MS 5000u
+// How long a close waits for a reply that is still on its way after a
+// request failed (sock.c); an idle socket has nothing in flight.
+#define RPC_CLOSE_GRACE_MS 50u
 
 struct sl_rpc {
-	char     **eps;   // endpoint URLs, each malloc'd
-	size_t     n_eps; // at least one
-	size_t     cur;   // index of the endpoint in use or to try first
-	bool       open;  // sock is open and dialled to eps[cur]
-	nng_socket sock;
-	uint32_t   timeout_ms;
-	uint64_t   next_id;
+	char   **eps;   // endpoint URLs, each malloc'd
+	size_t   n_eps; // at least one
+	size_t   cur;   // index of the endpoint in use or to try first
+	sl_sock  sock;  // .open: dialled to eps[cur]
+	bool     busy;  // a request may still be answered on sock
+	uint32_t timeout_ms;
+	uint64_t next_id;
 };
 
 void
@@ -36,9 +40,8 @@ sl_rpc_close(sl_rpc *r)
 	if (r == NULL) {
 		return;
 	}
-	if (r->open) {
-		nng_close(r->sock);
-	}
+	sl_sock_close(&r->sock, r->busy ? RPC_CLOSE_GRACE_MS : 0);
+	sl_sock_fini(&r->sock);
 	sl_endpoints_free(r->eps, r->n_eps);
 	free(r);
 }
@@ -112,6 +115,7 @@ sl_rpc_open(sl_rpc **rp, const char *endpoints, uint32_t timeout_ms)
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		return (SLUICE_ENOMEM);
 	}
+	sl_sock_init(&r->sock);
 	r->timeout_ms = timeout_ms != 0 ? timeout_ms : RPC_DEFAULT_TIMEOUT_MS;
 	// A random start keeps ids of concurrent clients apart in logs; the
 	// top bit stays clear so ids print the same signed or not.
@@ -135,10 +139,8 @@ fail:
 static void
 disconnect(sl_rpc *r)
 {
-	if (r->open) {
-		nng_close(r->sock);
-		r->open = false;
-	}
+	sl_sock_close(&r->sock, r->busy ? RPC_CLOSE_GRACE_MS : 0);
+	r->busy = false;
 }
 
 // Opens a REQ socket and dials eps[idx] synchronously, so a refused
@@ -149,7 +151,7 @@ connect_to(sl_rpc *r, size_t idx)
 	nng_socket s;
 	int        nrv;
 
-	if (r->open && r->cur == idx) {
+	if (r->sock.open && r->cur == idx) {
 		return (SLUICE_OK);
 	}
 	disconnect(r);
@@ -169,17 +171,15 @@ connect_to(sl_rpc *r, size_t idx)
 		nng_close(s);
 		return (SLUICE_EINTERNAL);
 	}
-	if ((nrv = nng_dial(s, r->eps[idx], NULL, 0)) != 0) {
+	// sl_sock_dial closes s when it fails.
+	if ((nrv = sl_sock_dial(&r->sock, s, r->eps[idx])) != 0) {
 		sl_log_debug(
 		    "rpc-dial", "%s: %s", r->eps[idx], nng_strerror(nrv));
-		nng_close(s);
 		return (nrv == NNG_EADDRINVAL || nrv == NNG_ENOTSUP
 		        ? SLUICE_EINVAL
 		        : SLUICE_EUNAVAIL);
 	}
-	r->sock = s;
-	r->open = true;
-	r->cur  = idx;
+	r->cur = idx;
 	return (SLUICE_OK);
 }
 
@@ -198,13 +198,15 @@ attempt(sl_rpc *r, const uint8_t *buf, size_t len, uint64_t id,
 	*sentp = false;
 	// nng_send copies buf; it does not take it over without
 	// NNG_FLAG_ALLOC.
-	if ((nrv = nng_send(r->sock, (void *) (uintptr_t) buf, len, 0)) != 0) {
+	if ((nrv = nng_send(r->sock.s, (void *) (uintptr_t) buf, len, 0)) !=
+	    0) {
 		sl_log_debug(
 		    "rpc-send", "%s: %s", r->eps[r->cur], nng_strerror(nrv));
 		return (nrv == NNG_ENOMEM ? SLUICE_ENOMEM : SLUICE_EUNAVAIL);
 	}
-	*sentp = true;
-	if ((nrv = nng_recv(r->sock, &rbuf, &rlen, NNG_FLAG_ALLOC)) != 0) {
+	*sentp  = true;
+	r->busy = true;
+	if ((nrv = nng_recv(r->sock.s, &rbuf, &rlen, NNG_FLAG_ALLOC)) != 0) {
 		sl_log_debug(
 		    "rpc-recv", "%s: %s", r->eps[r->cur], nng_strerror(nrv));
 		if (nrv == NNG_ETIMEDOUT) {
@@ -212,7 +214,8 @@ attempt(sl_rpc *r, const uint8_t *buf, size_t len, uint64_t id,
 		}
 		return (nrv == NNG_ENOMEM ? SLUICE_ENOMEM : SLUICE_EUNAVAIL);
 	}
-	rv = sl_reply_decode(rbuf, rlen, &rep);
+	r->busy = false;
+	rv      = sl_reply_decode(rbuf, rlen, &rep);
 	nng_free(rbuf, rlen);
 	if (rv != SLUICE_OK) {
 		return (rv == SLUICE_ENOMEM ? rv : SLUICE_EPROTO);

@@ -31,6 +31,20 @@
 
 #define MAX_LINE 1024
 
+// Sanitizer runs: when a client closes its stream, nng 1.5.2's dialer may
+// already be redialling (its back-off is drawn as a signed number, so it
+// often redials at once), and closing a socket whose dialer has a pipe in
+// negotiation loses that endpoint, its pipe and their aios (allocated
+// inside libnng; seen as a cycle of indirect leaks at exit). Only
+// allocations made inside libnng are let go, and only in this helper;
+// libsluice's own allocations are still checked.
+const char *__lsan_default_suppressions(void);
+const char *
+__lsan_default_suppressions(void)
+{
+	return ("leak:libnng.so\n");
+}
+
 static void
 usage(void)
 {
@@ -183,12 +197,20 @@ main(int argc, char **argv)
 			putchar('\n');
 		} else if (strcmp(cmd, "bool") == 0 ||
 		    strcmp(cmd, "int") == 0) {
+			// Value, reason and revision from one evaluation: two
+			// calls may straddle a snapshot swap, and then the
+			// value would belong to a later revision than the one
+			// printed beside it.
 			(void) sluice_eval_detail(cs[0], a1, a2, &d);
 			if (strcmp(cmd, "bool") == 0) {
-				x = sluice_bool(cs[0], a1, a2, false);
+				x = d.kind == SLUICE_KIND_BOOL ||
+				        d.kind == SLUICE_KIND_PERCENT
+				    ? d.on
+				    : false;
 			} else {
-				x = (unsigned long long) sluice_int(
-				    cs[0], a1, a2, -1);
+				x = d.kind == SLUICE_KIND_INT
+				    ? (unsigned long long) d.int_value
+				    : (unsigned long long) -1;
 			}
 			printf("value=%lld reason=%s rev=%llu cache=%d\n",
 			    (long long) x, sluice_reason_name(d.reason),

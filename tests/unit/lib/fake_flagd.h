@@ -43,7 +43,7 @@ typedef struct fake {
 	atomic_uint_fast64_t acked_rev; // the last ack's applied revision
 } fake;
 
-static uint64_t
+static inline uint64_t
 fake_mono_ms(void)
 {
 	struct timespec ts;
@@ -53,7 +53,7 @@ fake_mono_ms(void)
 	    (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u);
 }
 
-static void
+static inline void
 fake_publish(fake *f, Sluice__V1__Event *ev)
 {
 	uint8_t *buf;
@@ -66,7 +66,7 @@ fake_publish(fake *f, Sluice__V1__Event *ev)
 	free(buf);
 }
 
-static void
+static inline void
 fake_heartbeat_at(fake *f, uint64_t rev)
 {
 	Sluice__V1__Event     ev;
@@ -81,7 +81,7 @@ fake_heartbeat_at(fake *f, uint64_t rev)
 	fake_publish(f, &ev);
 }
 
-static void
+static inline void
 fake_heartbeat(fake *f)
 {
 	uint64_t rev;
@@ -92,7 +92,7 @@ fake_heartbeat(fake *f)
 	fake_heartbeat_at(f, rev);
 }
 
-static void
+static inline void
 fake_answer(fake *f, const Sluice__V1__Request *req)
 {
 	Sluice__V1__Reply     rep;
@@ -139,7 +139,7 @@ fake_answer(fake *f, const Sluice__V1__Request *req)
 	free(buf);
 }
 
-static void *
+static inline void *
 fake_main(void *arg)
 {
 	fake    *f       = arg;
@@ -172,31 +172,73 @@ fake_main(void *arg)
 	return (NULL);
 }
 
-// name: unique per fake in the test binary.
-static fake *
-fake_start(const char *name, uint64_t revision)
+// Listens on url; "tcp://127.0.0.1:0" takes a free port, and url is
+// rewritten to name it (the fake's GetInfo then gives the real one).
+static inline bool
+fake_listen(nng_socket s, char *url, size_t len)
+{
+	nng_listener l;
+	nng_sockaddr sa;
+	size_t       n = strlen(url);
+
+	if (nng_listen(s, url, &l, 0) != 0) {
+		return (false);
+	}
+	if (n > 2 && strcmp(url + n - 2, ":0") == 0) {
+		if (nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa) != 0 ||
+		    sa.s_family != NNG_AF_INET) {
+			return (false);
+		}
+		// sa_port is in network byte order.
+		snprintf(url + n - 1, len - (n - 1), "%u",
+		    (unsigned) (((sa.s_in.sa_port & 0xffu) << 8) |
+		        (sa.s_in.sa_port >> 8)));
+	}
+	return (true);
+}
+
+// A fake listening on two URLs of any transport (fake_start: inproc);
+// "tcp://127.0.0.1:0" listens on a free port (see f->api_url).
+static inline fake *
+fake_start_urls(const char *api_url, const char *pub_url, uint64_t revision)
 {
 	fake *f = calloc(1, sizeof(*f));
 
 	if (f == NULL) {
 		abort();
 	}
-	snprintf(f->api_url, sizeof(f->api_url), "inproc://%s-api", name);
-	snprintf(f->pub_url, sizeof(f->pub_url), "inproc://%s-pub", name);
+	if (strlen(api_url) >= sizeof(f->api_url) ||
+	    strlen(pub_url) >= sizeof(f->pub_url)) {
+		abort();
+	}
+	strcpy(f->api_url, api_url);
+	strcpy(f->pub_url, pub_url);
 	pthread_mutex_init(&f->mtx, NULL);
 	f->revision = revision;
 	if (nng_rep0_open(&f->rep) != 0 || nng_pub0_open(&f->pub) != 0 ||
 	    nng_socket_set_ms(f->rep, NNG_OPT_RECVTIMEO, 10) != 0 ||
-	    nng_listen(f->rep, f->api_url, NULL, 0) != 0 ||
-	    nng_listen(f->pub, f->pub_url, NULL, 0) != 0 ||
+	    !fake_listen(f->rep, f->api_url, sizeof(f->api_url)) ||
+	    !fake_listen(f->pub, f->pub_url, sizeof(f->pub_url)) ||
 	    pthread_create(&f->thr, NULL, fake_main, f) != 0) {
 		abort();
 	}
 	return (f);
 }
 
+// name: unique per fake in the test binary.
+static inline fake *
+fake_start(const char *name, uint64_t revision)
+{
+	char api[80];
+	char pub[80];
+
+	snprintf(api, sizeof(api), "inproc://%s-api", name);
+	snprintf(pub, sizeof(pub), "inproc://%s-pub", name);
+	return (fake_start_urls(api, pub, revision));
+}
+
 // Sets a rollout in the state (taking r over) without publishing.
-static void
+static inline void
 fake_set(fake *f, Sluice__V1__Rollout *r)
 {
 	size_t i;
@@ -216,7 +258,7 @@ fake_set(fake *f, Sluice__V1__Rollout *r)
 
 // fake_set() under the lock, for setting up state before a client
 // connects (the REP thread is already running).
-static void
+static inline void
 fake_put(fake *f, Sluice__V1__Rollout *r)
 {
 	pthread_mutex_lock(&f->mtx);
@@ -226,7 +268,7 @@ fake_put(fake *f, Sluice__V1__Rollout *r)
 
 // One committed write: the revision moves, the rollout changes, and
 // (when publish) the change goes out on the stream. Returns the revision.
-static uint64_t
+static inline uint64_t
 fake_commit(fake *f, Sluice__V1__Rollout *r, bool publish)
 {
 	Sluice__V1__Event  ev;
@@ -250,7 +292,7 @@ fake_commit(fake *f, Sluice__V1__Rollout *r, bool publish)
 	return (rev);
 }
 
-static void
+static inline void
 fake_stop(fake *f)
 {
 	if (f == NULL) {

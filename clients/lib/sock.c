@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: MIT
+//
+// sock.c — closing an nng socket without hanging on nng 1.5.2's pipe
+// close race (contract in sock.h).
+//
+// The race: in nng 1.5.2 the tcp and ipc transports read a message in
+// two steps, its 8-byte length and then its body, and a read callback
+// that got a partial read or just the length re-arms the next read
+// without checking whether the pipe was closed meanwhile. When
+// nng_close() closes a pipe at the moment such a callback is queued (a
+// message is arriving), the re-armed read is refused by the closed aio
+// and never completes, so the protocol's receive on that pipe never
+// finishes: nng's single reaper thread then waits for it forever
+// (sub0_pipe_stop / req0_pipe_stop -> nni_aio_stop), nng_close() waits
+// for the reaper, and so does every later nng_close() in the process.
+// Upstream fixed it after 1.5.2 (nng pull request 1636, "Finish receive
+// aio on close"); Debian 12 ships 1.5.2. A SUB socket receives heartbeats
+// and changes it never asked for, so closing one is exposed whenever the
+// stream is busy.
+//
+// The way around it: never let our close be the one that ends a pipe
+// with a message in flight. Before closing, the dialer's receive limit
+// is lowered to 1 byte, which nng 1.5.2 applies to live pipes: the next
+// length that arrives is then refused (NNG_EMSGSIZE) on the read
+// callback's error path, which re-arms nothing, and the protocol closes
+// the pipe itself. Redialling is pushed a day away first; nng 1.5.2
+// draws its back-off as a signed number, so about half the time it
+// redials at once anyway, but a redialled pipe inherits the 1-byte limit
+// and ends the same way at its first message. Once no pipe is left (or
+// after the grace period, when nothing was arriving, so no read is in
+// flight and a length that arrives during the close still ends on the
+// error path), nng_close() has nothing left to race with. (Closing while
+// such a redial is negotiating makes nng 1.5.2 lose that endpoint's
+// memory, a few KB, which the sanitizer runs let go; it does not hang.)
+
+#include <time.h>
+
+#include "sl.h"
+#include "sock.h"
+
+// Far enough that the dialer never redials before the close.
+#define SOCK_NO_REDIAL_MS (24 * 3600 * 1000)
+
+static void
+sock_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	sl_sock *k = arg;
+
+	(void) p;
+	pthread_mutex_lock(&k->mtx);
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		k->pipes++;
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		k->pipes--;
+		pthread_cond_broadcast(&k->cv);
+	}
+	pthread_mutex_unlock(&k->mtx);
+}
+
+void
+sl_sock_init(sl_sock *k)
+{
+	pthread_condattr_t ca;
+
+	k->open  = false;
+	k->pipes = 0;
+	pthread_mutex_init(&k->mtx, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&k->cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+void
+sl_sock_fini(sl_sock *k)
+{
+	pthread_cond_destroy(&k->cv);
+	pthread_mutex_destroy(&k->mtx);
+}
+
+int
+sl_sock_dial(sl_sock *k, nng_socket s, const char *url)
+{
+	int rv;
+
+	pthread_mutex_lock(&k->mtx);
+	k->pipes = 0;
+	pthread_mutex_unlock(&k->mtx);
+	if ((rv = nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, sock_pipe_cb, k)) !=
+	        0 ||
+	    (rv = nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, sock_pipe_cb, k)) !=
+	        0 ||
+	    (rv = nng_dial(s, url, &k->d, 0)) != 0) {
+		nng_close(s);
+		return (rv);
+	}
+	k->s    = s;
+	k->open = true;
+	return (0);
+}
+
+void
+sl_sock_close(sl_sock *k, uint32_t grace_ms)
+{
+	struct timespec ts;
+
+	if (!k->open) {
+		return;
+	}
+	k->open = false;
+	// Errors are ignored: a transport without the option (inproc) has
+	// no such race, and the close below happens anyway.
+	(void) nng_dialer_set_ms(k->d, NNG_OPT_RECONNMAXT, SOCK_NO_REDIAL_MS);
+	(void) nng_dialer_set_ms(k->d, NNG_OPT_RECONNMINT, SOCK_NO_REDIAL_MS);
+	(void) nng_dialer_set_size(k->d, NNG_OPT_RECVMAXSZ, 1);
+	sl_deadline_after(&ts, grace_ms);
+	pthread_mutex_lock(&k->mtx);
+	while (k->pipes > 0 &&
+	    pthread_cond_timedwait(&k->cv, &k->mtx, &ts) == 0) { }
+	pthread_mutex_unlock(&k->mtx);
+	nng_close(k->s);
+}
