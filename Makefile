@@ -210,6 +210,11 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_CTL) -lm
 
+# etcd's watchers speak HTTP through libcurl (installed by make bench).
+$(B)/bench/bench_etcd_watch: $(B)/obj/bench/bench_etcd_watch.o $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_CTL) -lcurl -lm
+
 # ------------------------------------------------------------------ gatekeeper
 # gatekeeper: reports, gates, decisions. Its objects are linked the way
 # flagd's are (main.c apart, so unit tests may reach every module).
@@ -285,7 +290,7 @@ coverage:
 # The replication bench compares with etcd: Debian's etcd-server 3.4,
 # installed for the bench only (tests never need it).
 bench:
-	@./scripts/deps.sh etcd-server etcd-client
+	@./scripts/deps.sh etcd-server etcd-client libcurl4-openssl-dev
 	@$(MAKE) --no-print-directory all $(BENCH_BIN) $(TOOLS_BIN)
 	@./bench/run.sh $(B)
 

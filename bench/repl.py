@@ -472,7 +472,7 @@ class Etcd:
 
     def changes(self, lid):
         follower = [i for i in range(3) if i != lid][0]
-        # The C watcher (bench_etcd_watch.c: one epoll loop, jansson),
+        # The C watcher (bench_etcd_watch.c: one libcurl multi, jansson),
         # also used for run.sh's single-node figure: no interpreter cost
         # per socket in etcd's figure. The Python loop below is the
         # fallback when it is not built.

@@ -50,6 +50,18 @@ tmpfs | ramfs)
 	echo "bench: WARNING: $RUN is on $fstype; fsync costs nothing there" >&2
 	;;
 esac
+# Stops a process this script started, by its PID: SIGTERM, up to 10 s,
+# then SIGKILL.
+stop_pid() {
+	kill -TERM "$1" 2>/dev/null || true
+	for _ in $(seq 1 100); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 
 echo "bench: machine: $(nproc) CPUs (${CPU:-unknown CPU}), $(uname -sr)"
@@ -122,13 +134,7 @@ print(" ".join(str(x.getsockname()[1]) for x in s))')
 		echo "bench: etcd did not start:" >&2
 		tail -n 20 "$ED/etcd.log" >&2
 	fi
-	kill -TERM "$ETCD_PID" 2>/dev/null || true
-	for _ in $(seq 1 100); do
-		kill -0 "$ETCD_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$ETCD_PID" 2>/dev/null || true
-	wait "$ETCD_PID" 2>/dev/null || true
+	stop_pid "$ETCD_PID"
 	trap '"$LOCAL" down "$RUN" >/dev/null || true' EXIT
 	python3 - "$RUN/flip.out" "$RUN/etcd_watch.out" <<'PY' || true
 import json, sys
@@ -213,13 +219,7 @@ EOF_PY
 		echo "bench: gatekeeper did not start:" >&2
 		tail -n 20 "$GKD/gatekeeper.log" >&2
 	fi
-	kill -TERM "$GK_PID" 2>/dev/null || true
-	for _ in $(seq 1 100); do
-		kill -0 "$GK_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$GK_PID" 2>/dev/null || true
-	wait "$GK_PID" 2>/dev/null || true
+	stop_pid "$GK_PID"
 	trap '"$LOCAL" down "$RUN" >/dev/null || true' EXIT
 fi
 
