@@ -32,6 +32,7 @@
 #define ROLLOUT "bench.fanout"
 #define FLAG "bench.fanout.on"
 #define FLIP_TIMEOUT_MS 10000u
+#define FLIP_GAP_MS 60u // pause between flips (bench_etcd_watch: same)
 
 #define UNCONST(s) ((char *) (uintptr_t) (s))
 
@@ -317,8 +318,11 @@ run(const char *api, sl_rpc *r, const sl_secret *k, size_t n, unsigned flips)
 				    (double) (bench_now_ns() - tw) / 1e6;
 			}
 		}
-		// Let the acks of this flip land before the next one.
-		bench_nap_ms(20);
+		// Each flip is measured on a settled system, as flips are
+		// rare events: the clients' acks of this one (sent once their
+		// stream has been quiet for 20 ms) land before the next.
+		// bench_etcd_watch pauses as long between its puts.
+		bench_nap_ms(FLIP_GAP_MS);
 	}
 	qsort(lat, nlat, sizeof(*lat), bench_cmp_double);
 	qsort(commit, flips, sizeof(*commit), bench_cmp_double);

@@ -237,6 +237,7 @@ struct sluice_client {
 	bool          cache_failing;
 	bool          outage_logged;
 	bool          ack_due;     // a change was applied since the last ack
+	uint64_t      applied_ms;  // real monotonic time of the last change
 	nng_aio      *rx;          // the stream's receives, reused
 	uint64_t      last_ack_ms; // real monotonic time of the last ack
 	int           ack_failing; // last ack error logged (0: none)
@@ -1172,18 +1173,44 @@ send_ack(sluice_client *c)
 	send_ack_as(c, false);
 }
 
-// An ack for applied changes once the stream is idle (so a burst costs
-// one), and one every ack interval whatever happens.
+// An ack for applied changes once the stream has been quiet for
+// ACK_SETTLE_MS (so a burst costs one, and the acks of a fleet of clients
+// do not compete with the same change's fan-out to the others: an ack is
+// bookkeeping for `flagctl wait`, the change itself is already applied),
+// and one every ack interval whatever happens.
+#define ACK_SETTLE_MS 20u
+
 static void
 maybe_ack(sluice_client *c, bool idle)
 {
+	uint64_t now = mono_ms();
+
 	if (c->ack_interval_ms == 0) {
 		return;
 	}
-	if ((idle && c->ack_due) ||
-	    mono_ms() - c->last_ack_ms >= c->ack_interval_ms) {
+	if ((idle && c->ack_due && now - c->applied_ms >= ACK_SETTLE_MS) ||
+	    now - c->last_ack_ms >= c->ack_interval_ms) {
 		send_ack(c);
 	}
+}
+
+// How long an idle stream may wait for the next message before the
+// pending ack is due (poll when none is).
+static nng_duration
+ack_wait(sluice_client *c, nng_duration poll)
+{
+	uint64_t since;
+
+	if (!c->ack_due || c->ack_interval_ms == 0) {
+		return (poll);
+	}
+	since = mono_ms() - c->applied_ms;
+	if (since >= ACK_SETTLE_MS) {
+		return (1);
+	}
+	return ((nng_duration) (ACK_SETTLE_MS - since) < poll
+	        ? (nng_duration) (ACK_SETTLE_MS - since)
+	        : poll);
 }
 
 // GetInfo, then the change stream, then GetSnapshot, on endpoint i.
@@ -1348,6 +1375,7 @@ apply_change(sluice_client *c, Sluice__V1__Change *ch)
 	install(c, ns);
 	c->cache_dirty = true;
 	c->ack_due     = true;
+	c->applied_ms  = mono_ms();
 	notify(c, ch->revision, name[0] != '\0' ? name : NULL);
 }
 
@@ -1459,7 +1487,7 @@ pump(sluice_client *c)
 				resync(c, true);
 				return;
 			}
-			nrv = sub_recv(c, poll, &msg);
+			nrv = sub_recv(c, ack_wait(c, poll), &msg);
 			if (nrv == NNG_ETIMEDOUT) {
 				continue;
 			}
