@@ -50,6 +50,21 @@ tmpfs | ramfs)
 	echo "bench: WARNING: $RUN is on $fstype; fsync costs nothing there" >&2
 	;;
 esac
+# wait_ready PID CMD...: true once CMD succeeds (up to 10 s), false if it
+# never does or PID (the process it asks about) exits first.
+wait_ready() {
+	pid=$1
+	shift
+	for _ in $(seq 1 100); do
+		if "$@" >/dev/null 2>&1; then
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
 # Stops a process this script started, by its PID: SIGTERM, up to 10 s,
 # then SIGKILL.
 stop_pid() {
@@ -115,17 +130,8 @@ print(" ".join(str(x.getsockname()[1]) for x in s))')
 		>"$ED/etcd.log" 2>&1 </dev/null &
 	ETCD_PID=$!
 	trap 'kill "$ETCD_PID" 2>/dev/null; "$LOCAL" down "$RUN" >/dev/null || true' EXIT
-	ready=0
-	for _ in $(seq 1 100); do
-		if ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$1" \
-			--command-timeout=1s endpoint health >/dev/null 2>&1; then
-			ready=1
-			break
-		fi
-		kill -0 "$ETCD_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	if [ "$ready" = 1 ]; then
+	if wait_ready "$ETCD_PID" env ETCDCTL_API=3 etcdctl \
+		--endpoints "127.0.0.1:$1" --command-timeout=1s endpoint health; then
 		echo "bench: etcd $(etcd --version | sed -n 's/^etcd Version: //p') pid $ETCD_PID (single node, data on $DISK)"
 		"$B/bench/bench_etcd_watch" --watch "127.0.0.1:$1" \
 			--put "127.0.0.1:$1" --watchers 100 --changes 200 \
@@ -186,17 +192,8 @@ print(" ".join(str(x.getsockname()[1]) for x in s))')
 		--data "$GKD/data" --log-level warn 2>"$GKD/gatekeeper.log" &
 	GK_PID=$!
 	trap 'kill "$GK_PID" 2>/dev/null; "$LOCAL" down "$RUN" >/dev/null || true' EXIT
-	ready=0
-	for _ in $(seq 1 100); do
-		if "$B/flagctl" gate status --gatekeeper "$GK_API" \
-			>/dev/null 2>&1; then
-			ready=1
-			break
-		fi
-		kill -0 "$GK_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	if [ "$ready" = 1 ]; then
+	if wait_ready "$GK_PID" "$B/flagctl" gate status \
+		--gatekeeper "$GK_API"; then
 		echo "bench: gatekeeper pid $GK_PID, api $GK_API (LMDB on $DISK)"
 		"$B/bench/bench_gatekeeper" --api "$SLUICE_SERVER" \
 			--key "$SLUICE_KEY" --gk "$GK_API" --gk-pid "$GK_PID" \
