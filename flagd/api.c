@@ -448,7 +448,7 @@ mark_reply(flagd_node *node, Sluice__V1__Reply *rep)
 
 	flagd_consensus_status_get(flagd_node_consensus(node), &st);
 	rep->leader = st.role == FLAGD_ROLE_LEADER;
-	rep->stale  = flagd_node_stale(node);
+	rep->stale  = flagd_node_stale(node, &st);
 }
 
 // How long a node may wait on a client's behalf (a revision to apply, the

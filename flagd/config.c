@@ -306,23 +306,20 @@ flagd_config_parse(flagd_config *c, int argc, char **argv)
 	int rv = sl_conf_parse(&table, c, argc, argv);
 	int lvl;
 
-	if (rv == SL_CONF_EXIT_OK) {
-		return (FLAGD_CONFIG_EXIT_OK);
-	}
-	if (rv == SL_CONF_USAGE) {
-		return (FLAGD_CONFIG_USAGE);
+	if (rv == SL_CONF_EXIT_OK || rv == SL_CONF_USAGE) {
+		return (rv);
 	}
 	if (sl_log_parse_level(c->log_level, &lvl) != SLUICE_OK) {
 		fprintf(stderr, "flagd: --log-level: unknown level \"%s\"\n",
 		    c->log_level);
-		return (FLAGD_CONFIG_USAGE);
+		return (SL_CONF_USAGE);
 	}
 	if (config_peers(c) != 0) {
-		return (FLAGD_CONFIG_USAGE);
+		return (SL_CONF_USAGE);
 	}
 	if (rv == SL_CONF_PRINT) {
 		flagd_config_print(c, stdout);
-		return (FLAGD_CONFIG_EXIT_OK);
+		return (SL_CONF_EXIT_OK);
 	}
-	return (FLAGD_CONFIG_RUN);
+	return (SL_CONF_RUN);
 }

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "sl_config.h"
+
 /* One voter of the static membership (--peers). */
 typedef struct flagd_peer {
 	uint64_t id;
@@ -72,20 +74,13 @@ void flagd_peer_address_split(
 /* The peer with id, or NULL. */
 const flagd_peer *flagd_config_peer(const flagd_config *c, uint64_t id);
 
-/* Outcome of flagd_config_parse. */
-enum {
-	FLAGD_CONFIG_RUN     = 0,
-	FLAGD_CONFIG_EXIT_OK = 1,
-	FLAGD_CONFIG_USAGE   = 2
-};
-
 void flagd_config_defaults(flagd_config *c);
 void flagd_config_fini(flagd_config *c);
 
 /*
- * Applies the environment, then argv. Returns FLAGD_CONFIG_RUN,
- * FLAGD_CONFIG_EXIT_OK (--help / --print-config / --version done) or
- * FLAGD_CONFIG_USAGE (message already printed on stderr).
+ * Applies the environment, then argv. Returns SL_CONF_RUN, SL_CONF_EXIT_OK
+ * (--help / --print-config / --version done) or SL_CONF_USAGE (message
+ * already printed on stderr).
  */
 int flagd_config_parse(flagd_config *c, int argc, char **argv);
 

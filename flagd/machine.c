@@ -695,14 +695,15 @@ do_member(mach *m, sl_action act)
 	} else {
 		const Sluice__V1__MemberAdd *a = m->cmd->member_add;
 
+		// Validated as one --peers entry would be: one parser.
 		if (snprintf(spec, sizeof(spec), "%llu=%s@%s",
 		        (unsigned long long) a->id, a->raft_address,
-		        a->api_url) >= (int) sizeof(spec) ||
-		    flagd_peers_parse(spec, &p, 1, &n, err, sizeof(err)) !=
-		        SLUICE_OK) {
-			if (strlen(spec) >= sizeof(spec) - 1) {
-				snprintf(err, sizeof(err), "address too long");
-			}
+		        a->api_url) >= (int) sizeof(spec)) {
+			return (fail_msg(
+			    m, SLUICE_EINVAL, "member: address too long"));
+		}
+		if (flagd_peers_parse(spec, &p, 1, &n, err, sizeof(err)) !=
+		    SLUICE_OK) {
 			return (fail_msg(m, SLUICE_EINVAL, "member: %s", err));
 		}
 		snprintf(m->subj_buf, sizeof(m->subj_buf), "node %llu",

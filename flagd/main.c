@@ -26,30 +26,13 @@ main(int argc, char **argv)
 	sl_http     *http = NULL;
 	sigset_t     set;
 	int          rv;
-	int          level;
 
 	flagd_config_defaults(&cfg);
-	switch (flagd_config_parse(&cfg, argc, argv)) {
-	case FLAGD_CONFIG_EXIT_OK:
+	// The parse first: it replaces cfg.log_level.
+	rv = flagd_config_parse(&cfg, argc, argv);
+	if ((rv = sl_daemon_begin(rv, cfg.log_level, &set)) >= 0) {
 		flagd_config_fini(&cfg);
-		return (0);
-	case FLAGD_CONFIG_USAGE:
-		flagd_config_fini(&cfg);
-		return (2);
-	default:
-		break;
-	}
-	if (sl_log_parse_level(cfg.log_level, &level) == SLUICE_OK) {
-		sl_log_level = level;
-	}
-
-	// Block the shutdown signals before nng or LMDB start threads.
-	sl_signals_block(&set);
-
-	if (sl_crypto_init() != SLUICE_OK) {
-		sl_log_err("main.crypto", "libsodium failed to initialise");
-		flagd_config_fini(&cfg);
-		return (1);
+		return (rv);
 	}
 	if ((rv = flagd_node_open(&node, &cfg)) != SLUICE_OK) {
 		goto fail;

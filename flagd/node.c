@@ -778,25 +778,22 @@ warn_if_keyless(flagd_node *n)
 }
 
 bool
-flagd_node_stale(flagd_node *n)
+flagd_node_stale(flagd_node *n, const flagd_consensus_status *st)
 {
-	flagd_consensus_status st;
-
-	flagd_consensus_status_get(n->cons, &st);
-	if (flagd_consensus_stale(&st, n->cfg->election_ms, sl_mono_ms())) {
+	if (flagd_consensus_stale(st, n->cfg->election_ms, sl_mono_ms())) {
 		return (true);
 	}
 	// A store rebuilt after a machine crash starts empty: its answers
 	// are stale until it has applied what the cluster had committed.
 	if (atomic_load(&n->catching_up)) {
-		if (st.commit_index == 0 ||
-		    st.applied_index < st.commit_index) {
+		if (st->commit_index == 0 ||
+		    st->applied_index < st->commit_index) {
 			return (true);
 		}
 		atomic_store(&n->catching_up, false);
 		sl_log_notice("store.rebuild",
 		    "caught up at index %llu: answers are current again",
-		    (unsigned long long) st.applied_index);
+		    (unsigned long long) st->applied_index);
 	}
 	return (false);
 }
@@ -806,7 +803,11 @@ flagd_node_stale(flagd_node *n)
 static bool
 node_stale(void *arg)
 {
-	return (flagd_node_stale(arg));
+	flagd_node            *n = arg;
+	flagd_consensus_status st;
+
+	flagd_consensus_status_get(n->cons, &st);
+	return (flagd_node_stale(n, &st));
 }
 
 int

@@ -69,8 +69,9 @@ flagd_consensus *flagd_node_consensus(flagd_node *n);
  * Whether this node's answers may be behind the cluster: no leader contact
  * for longer than an election timeout, or a store rebuilt at start (after
  * a machine crash) that has not yet applied what the cluster committed.
+ * st is the consensus status the caller just read.
  */
-bool flagd_node_stale(flagd_node *n);
+bool flagd_node_stale(flagd_node *n, const flagd_consensus_status *st);
 /* The change-stream URL clients should dial. */
 const char *flagd_node_publish_url(flagd_node *n);
 /* This node's registry of client acks (flagctl clients / wait). */

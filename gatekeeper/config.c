@@ -68,28 +68,25 @@ gk_config_parse(gk_config *c, int argc, char **argv)
 	int rv = sl_conf_parse(&table, c, argc, argv);
 	int lvl;
 
-	if (rv == SL_CONF_EXIT_OK) {
-		return (GK_CONFIG_EXIT_OK);
-	}
-	if (rv == SL_CONF_USAGE) {
-		return (GK_CONFIG_USAGE);
+	if (rv == SL_CONF_EXIT_OK || rv == SL_CONF_USAGE) {
+		return (rv);
 	}
 	if (c->key_file[0] == '\0' || c->data_dir[0] == '\0' ||
 	    c->flagd[0] == '\0') {
 		fprintf(stderr,
 		    "gatekeeper: --flagd, --key and --data are required\n"
 		    "gatekeeper: try 'gatekeeper --help'\n");
-		return (GK_CONFIG_USAGE);
+		return (SL_CONF_USAGE);
 	}
 	if (sl_log_parse_level(c->log_level, &lvl) != SLUICE_OK) {
 		fprintf(stderr,
 		    "gatekeeper: --log-level: unknown level \"%s\"\n",
 		    c->log_level);
-		return (GK_CONFIG_USAGE);
+		return (SL_CONF_USAGE);
 	}
 	if (rv == SL_CONF_PRINT) {
 		sl_conf_print(&table, c, stdout);
-		return (GK_CONFIG_EXIT_OK);
+		return (SL_CONF_EXIT_OK);
 	}
-	return (GK_CONFIG_OK);
+	return (SL_CONF_RUN);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "sl.h"
+#include "sl_config.h"
 
 typedef struct gk_config {
 	char    *api_url;   /* --api */
@@ -25,13 +26,11 @@ typedef struct gk_config {
 	uint64_t drain_ms;  /* --drain-ms */
 } gk_config;
 
-enum { GK_CONFIG_OK = 0, GK_CONFIG_EXIT_OK = 1, GK_CONFIG_USAGE = 2 };
-
 void gk_config_defaults(gk_config *c);
 void gk_config_fini(gk_config *c); /* frees the strings */
 /*
- * GK_CONFIG_OK, GK_CONFIG_EXIT_OK (--help, --version or --print-config
- * printed) or GK_CONFIG_USAGE (a message is on stderr).
+ * SL_CONF_RUN, SL_CONF_EXIT_OK (--help, --version or --print-config
+ * printed) or SL_CONF_USAGE (a message is on stderr).
  */
 int gk_config_parse(gk_config *c, int argc, char **argv);
 

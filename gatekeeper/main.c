@@ -26,30 +26,14 @@ main(int argc, char **argv)
 	gk_api    *api  = NULL;
 	sl_http   *http = NULL;
 	sigset_t   set;
-	int        rv, level;
+	int        rv;
 
 	gk_config_defaults(&cfg);
-	switch (gk_config_parse(&cfg, argc, argv)) {
-	case GK_CONFIG_EXIT_OK:
+	// The parse first: it replaces cfg.log_level.
+	rv = gk_config_parse(&cfg, argc, argv);
+	if ((rv = sl_daemon_begin(rv, cfg.log_level, &set)) >= 0) {
 		gk_config_fini(&cfg);
-		return (0);
-	case GK_CONFIG_USAGE:
-		gk_config_fini(&cfg);
-		return (2);
-	default:
-		break;
-	}
-	if (sl_log_parse_level(cfg.log_level, &level) == SLUICE_OK) {
-		sl_log_level = level;
-	}
-
-	// Block the shutdown signals before nng or LMDB start threads.
-	sl_signals_block(&set);
-
-	if (sl_crypto_init() != SLUICE_OK) {
-		sl_log_err("main.crypto", "libsodium failed to initialise");
-		gk_config_fini(&cfg);
-		return (1);
+		return (rv);
 	}
 	o.flagd    = cfg.flagd;
 	o.key_file = cfg.key_file;

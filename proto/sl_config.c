@@ -245,3 +245,26 @@ sl_conf_parse(const sl_conf *t, void *cfg, int argc, char **argv)
 	}
 	return (rv == SL_CONF_RUN && print ? SL_CONF_PRINT : rv);
 }
+
+int
+sl_daemon_begin(int conf_rv, const char *log_level, sigset_t *set)
+{
+	int level;
+
+	if (conf_rv == SL_CONF_EXIT_OK) {
+		return (0);
+	}
+	if (conf_rv != SL_CONF_RUN) {
+		return (2);
+	}
+	if (sl_log_parse_level(log_level, &level) == SLUICE_OK) {
+		sl_log_level = level;
+	}
+	// Before nng or LMDB start threads, so that they inherit the mask.
+	sl_signals_block(set);
+	if (sl_crypto_init() != SLUICE_OK) {
+		sl_log_err("main.crypto", "libsodium failed to initialise");
+		return (1);
+	}
+	return (-1);
+}

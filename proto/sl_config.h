@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 
 #include "sl.h"
@@ -48,6 +49,15 @@ enum {
 	SL_CONF_USAGE   = 2, /* bad input: a message is on stderr */
 	SL_CONF_PRINT   = 3, /* --print-config: validate, print, exit 0 */
 };
+
+/*
+ * What a daemon's main does once sl_conf_parse (and its own checks) gave
+ * conf_rv: SL_CONF_EXIT_OK → exit 0, SL_CONF_USAGE → exit 2; otherwise
+ * sets the log level, blocks the shutdown signals into *set (before any
+ * thread starts: sl_signals_block) and initialises libsodium. Returns the
+ * exit status, or -1 to go on running.
+ */
+int sl_daemon_begin(int conf_rv, const char *log_level, sigset_t *set);
 
 /* Zeroes nothing: sets every item of cfg to its default. */
 void sl_conf_defaults(const sl_conf *t, void *cfg);
