@@ -104,7 +104,8 @@ SLUICE_API size_t sluice_sig_bytes(void);
  *
  * A sluice_client holds the whole flag state of a flagd cluster in memory
  * as an immutable snapshot and keeps it current from flagd's change
- * stream, on a background thread of its own (the updater). Evaluations
+ * stream, on a background thread of its own (the updater) and on nng's
+ * callback threads (changes are applied where they arrive). Evaluations
  * read the snapshot: no network, no lock, no allocation. See
  * docs/client.md for the update protocol, the cache file, staleness and
  * the reclamation scheme.
@@ -137,12 +138,16 @@ SLUICE_API size_t sluice_max_string(void);
 typedef uint64_t (*sluice_clock_fn)(void *arg);
 
 /**
- * Called on the updater thread after each applied revision: rollout is
- * the rollout that changed (borrowed, valid during the call), or NULL
- * after a full snapshot (initial sync or re-sync; not the cache load at
- * open, which happens before sluice_client_open() returns). It
- * may evaluate and open views; it must not close the client, and it
- * should return quickly, since no update is applied while it runs.
+ * Called after each applied revision, in revision order, never twice at
+ * once for one client: rollout is the rollout that changed (borrowed,
+ * valid during the call), or NULL after a full snapshot (initial sync or
+ * re-sync; not the cache load at open, which happens before
+ * sluice_client_open() returns). It runs on a library thread: the
+ * updater's after a full snapshot, one of nng's for a change from the
+ * stream (shared by every client in the process). It may evaluate and
+ * open views; it must not close the client, and it must return quickly
+ * and never block on I/O, since no update is applied while it runs (on
+ * nng's thread, other clients' updates may wait too).
  */
 typedef void (*sluice_change_cb)(
     void *arg, uint64_t revision, const char *rollout);

@@ -213,37 +213,49 @@ struct sluice_client {
 	uint32_t   ack_interval_ms; // 0 = no acks
 	sl_secret *key;
 
-	// Updater thread and its wake-ups.
+	// Updater thread and its wake-ups. cv wakes sluice_wait_revision()
+	// and sluice_client_open() (every applied revision broadcasts it);
+	// ucv wakes the updater alone (stop, or the stream needs it).
 	pthread_t       thread;
 	bool            thread_started;
 	pthread_mutex_t mtx;
 	pthread_cond_t  cv;
+	pthread_cond_t  ucv;
 	bool            stopping;   // under mtx
 	uint64_t        live_syncs; // under mtx
+	bool            kicked;     // under mtx: the stream wants the updater
 	atomic_bool     stop;
 
 	// Updater-only state.
-	sl_rpc      **rpcs; // one per endpoint, opened lazily
-	size_t        ep;   // endpoint in use or to try next
-	sl_sock       sub;  // .open: following sub_url
-	char          sub_url[MAX_URL];
-	bool          synced;   // following the stream
-	bool          live;     // applied revision came from a server
-	uint64_t      seen_rev; // highest revision announced by the stream
-	uint64_t      last_event_ms; // real monotonic time of the last event
-	bool          stale_logged;  // told the log the node is leaderless
-	uint64_t      contact_wall_ms;
-	bool          cache_dirty;
-	bool          cache_failing;
-	bool          outage_logged;
-	bool          ack_due;     // a change was applied since the last ack
-	uint64_t      applied_ms;  // real monotonic time of the last change
-	nng_aio      *rx;          // the stream's receives, reused
-	uint64_t      last_ack_ms; // real monotonic time of the last ack
-	int           ack_failing; // last ack error logged (0: none)
-	sl_snapshot **retired;
-	size_t        n_retired;
-	size_t        cap_retired;
+	sl_rpc **rpcs; // one per endpoint, opened lazily
+	size_t   ep;   // endpoint in use or to try next
+	sl_sock  sub;  // .open: following sub_url (changed while halted)
+	char     sub_url[MAX_URL];
+	bool     live; // applied revision came from a server
+	bool     cache_failing;
+	bool     outage_logged;
+	int      ack_failing; // last ack error logged (0: none)
+
+	// The change stream is received and applied on nng's callback
+	// thread (rx_cb), not handed to the updater: one wake-up less per
+	// change and client. smtx serialises those callbacks with the
+	// updater's bookkeeping; the fields below are under it.
+	pthread_mutex_t smtx;
+	nng_aio        *rx;        // the stream's receive, re-armed by rx_cb
+	bool            rx_on;     // receives are to be re-armed
+	bool            rx_failed; // the stream ended: move to the next node
+	bool            synced;    // following the stream
+	uint64_t        seen_rev;  // highest revision announced by the stream
+	uint64_t        last_event_ms; // real monotonic time of the last event
+	bool            stale_logged;  // told the log the node is leaderless
+	uint64_t        contact_wall_ms;
+	bool            cache_dirty;
+	bool            ack_due;     // a change was applied since the last ack
+	uint64_t        applied_ms;  // real monotonic time of the last change
+	uint64_t        last_ack_ms; // real monotonic time of the last ack
+	sl_snapshot   **retired;
+	size_t          n_retired;
+	size_t          cap_retired;
 
 	// Signed metric reports to gatekeeper (report.c); NULL = none.
 	sl_reporter *reporter;
@@ -344,6 +356,7 @@ rollout_stale(const sluice_client *c, const sl_snap_rollout *ro)
 	return (client_now(c) - contact > (int64_t) lim);
 }
 
+// Under smtx (contact_wall_ms; contact_ms is read lock-free).
 static void
 mark_contact(sluice_client *c)
 {
@@ -940,7 +953,7 @@ retire(sluice_client *c, sl_snapshot *old)
 	c->retired[c->n_retired++] = old;
 }
 
-// Makes ns (its reference taken over) the current snapshot.
+// Makes ns (its reference taken over) the current snapshot. Under smtx.
 static void
 install(sluice_client *c, sl_snapshot *ns)
 {
@@ -968,27 +981,40 @@ client_unref(sluice_client *c)
 	nng_aio_free(c->rx);
 	sl_sock_fini(&c->sub);
 	pthread_mutex_destroy(&c->mtx);
+	pthread_mutex_destroy(&c->smtx);
 	pthread_cond_destroy(&c->cv);
+	pthread_cond_destroy(&c->ucv);
 	free(c);
 }
 
 // ------------------------------------------------------------ cache
 
+// Updater only (or after it stopped): takes its own reference, since
+// the stream may install a newer snapshot while the file is written.
 static void
 write_cache(sluice_client *c)
 {
 	Sluice__V1__Snapshot m;
-	const sl_snapshot   *s = atomic_load(&c->cur);
+	sl_snapshot         *s;
+	uint64_t             contact;
 	int                  rv;
 
+	pthread_mutex_lock(&c->smtx);
 	c->cache_dirty = false;
+	s              = atomic_load(&c->cur);
+	contact        = c->contact_wall_ms;
+	if (c->cache_file != NULL) {
+		sl_snapshot_ref(s);
+	}
+	pthread_mutex_unlock(&c->smtx);
 	if (c->cache_file == NULL) {
 		return;
 	}
 	if ((rv = sl_snapshot_message(s, &m)) == SLUICE_OK) {
-		rv = sl_cache_write(c->cache_file, &m, c->contact_wall_ms);
+		rv = sl_cache_write(c->cache_file, &m, contact);
 		free(m.rollouts);
 	}
+	sl_snapshot_unref(s);
 	if (rv != SLUICE_OK && !c->cache_failing) {
 		sl_log_warn("client-cache", "cannot write cache %s: %s",
 		    c->cache_file, sluice_strerror(rv));
@@ -1051,8 +1077,10 @@ load_cache(sluice_client *c)
 	age =
 	    now_wall > contact_wall ? (int64_t) (now_wall - contact_wall) : 0;
 	atomic_store(&c->contact_ms, client_now(c) - age);
+	pthread_mutex_lock(&c->smtx);
 	c->contact_wall_ms = contact_wall;
 	install(c, s);
+	pthread_mutex_unlock(&c->smtx);
 	sl_log_notice("client-cache",
 	    "loaded cache %s: revision %llu, %zu rollouts, %lld s old",
 	    c->cache_file, (unsigned long long) s->revision, s->n_rollouts,
@@ -1121,7 +1149,7 @@ sub_open(sluice_client *c, const char *url)
 // the updater thread: one ack in flight at most, and evaluation never
 // waits for it. A refused or lost ack is logged once per cause and
 // otherwise ignored: the next one (at most ack_interval_ms later) makes
-// up for it.
+// up for it. The caller has taken the ack (ack_take) or is the last word.
 static void
 send_ack_as(sluice_client *c, bool leaving)
 {
@@ -1134,8 +1162,6 @@ send_ack_as(sluice_client *c, bool leaving)
 	if (c->ack_interval_ms == 0 || c->rpcs[c->ep] == NULL) {
 		return;
 	}
-	c->ack_due     = false;
-	c->last_ack_ms = mono_ms();
 	sluice__v1__client_ack__init(&ack);
 	sluice__v1__signed_ack__init(&sa);
 	ack.client_id        = c->client_id;
@@ -1180,24 +1206,29 @@ send_ack(sluice_client *c)
 // and one every ack interval whatever happens.
 #define ACK_SETTLE_MS 20u
 
-static void
-maybe_ack(sluice_client *c, bool idle)
+// Whether an ack is due now; if so, it is taken (the next one counts from
+// now). force: due whatever the timers say. Under smtx.
+static bool
+ack_take(sluice_client *c, bool force)
 {
 	uint64_t now = mono_ms();
 
 	if (c->ack_interval_ms == 0) {
-		return;
+		return (false);
 	}
-	if ((idle && c->ack_due && now - c->applied_ms >= ACK_SETTLE_MS) ||
+	if (force || (c->ack_due && now - c->applied_ms >= ACK_SETTLE_MS) ||
 	    now - c->last_ack_ms >= c->ack_interval_ms) {
-		send_ack(c);
+		c->ack_due     = false;
+		c->last_ack_ms = now;
+		return (true);
 	}
+	return (false);
 }
 
-// How long an idle stream may wait for the next message before the
-// pending ack is due (poll when none is).
-static nng_duration
-ack_wait(sluice_client *c, nng_duration poll)
+// How long the updater may sleep before the pending ack is due (poll
+// when none is). Under smtx.
+static uint64_t
+ack_wait(sluice_client *c, uint64_t poll)
 {
 	uint64_t since;
 
@@ -1208,12 +1239,11 @@ ack_wait(sluice_client *c, nng_duration poll)
 	if (since >= ACK_SETTLE_MS) {
 		return (1);
 	}
-	return ((nng_duration) (ACK_SETTLE_MS - since) < poll
-	        ? (nng_duration) (ACK_SETTLE_MS - since)
-	        : poll);
+	return (ACK_SETTLE_MS - since < poll ? ACK_SETTLE_MS - since : poll);
 }
 
-// GetInfo, then the change stream, then GetSnapshot, on endpoint i.
+// GetInfo, then the change stream, then GetSnapshot, on endpoint i. Runs
+// while the stream is halted (no rx_cb can run).
 static int
 sync_from(sluice_client *c, size_t i, uint64_t min_rev)
 {
@@ -1223,6 +1253,7 @@ sync_from(sluice_client *c, size_t i, uint64_t min_rev)
 	Sluice__V1__Reply      *rep = NULL;
 	sl_snapshot            *s;
 	char                    url[MAX_URL];
+	bool                    ack;
 	int                     rv;
 
 	if (c->rpcs[i] == NULL &&
@@ -1274,15 +1305,19 @@ sync_from(sluice_client *c, size_t i, uint64_t min_rev)
 		    c->eps[i], (unsigned long long) s->revision,
 		    (unsigned long long) atomic_load(&c->rev));
 	}
+	pthread_mutex_lock(&c->smtx);
 	if (!rep->stale) {
 		mark_contact(c);
 	}
 	install(c, s);
-	c->live          = true;
 	c->synced        = true;
-	c->ep            = i;
+	c->rx_failed     = false;
 	c->seen_rev      = s->revision;
 	c->last_event_ms = mono_ms();
+	ack              = ack_take(c, true);
+	pthread_mutex_unlock(&c->smtx);
+	c->live          = true;
+	c->ep            = i;
 	c->outage_logged = false;
 	sl_log_info("client-sync",
 	    "synced from %s at revision %llu (%zu "
@@ -1294,7 +1329,9 @@ sync_from(sluice_client *c, size_t i, uint64_t min_rev)
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mtx);
 	notify(c, s->revision, NULL);
-	send_ack(c);
+	if (ack) {
+		send_ack(c);
+	}
 	rv = SLUICE_OK;
 done:
 	if (rep != NULL) {
@@ -1307,25 +1344,30 @@ done:
 	return (rv);
 }
 
-// Stops following the stream; the next loop re-syncs. move_on: from the
-// next endpoint (this one went silent) instead of this one.
+// What a change callback is told once smtx is released.
+typedef struct applied {
+	uint64_t rev; // 0: nothing applied
+	char     rollout[SLUICE_MAX_NAME];
+} change_done;
+
+// Stops following the stream (under smtx): the updater re-syncs, from
+// the next endpoint if this one is gone (move_on).
 static void
 resync(sluice_client *c, bool move_on)
 {
 	c->synced = false;
 	if (move_on) {
-		sub_close(c);
-		c->ep = (c->ep + 1) % c->n_eps;
+		c->rx_failed = true;
 	}
 }
 
+// Under smtx.
 static void
-apply_change(sluice_client *c, Sluice__V1__Change *ch)
+apply_change(sluice_client *c, Sluice__V1__Change *ch, change_done *out)
 {
 	const sl_snapshot *s       = atomic_load(&c->cur);
 	uint64_t           applied = atomic_load(&c->rev);
 	sl_snapshot       *ns;
-	char               name[SLUICE_MAX_NAME] = "";
 	int                rv;
 
 	if (ch->revision > c->seen_rev) {
@@ -1352,11 +1394,13 @@ apply_change(sluice_client *c, Sluice__V1__Change *ch)
 		resync(c, false);
 		return;
 	}
+	out->rollout[0] = '\0';
 	if (ch->rollout != NULL) {
 		Sluice__V1__Rollout *r = ch->rollout;
 		ch->rollout            = NULL; // taken over by the snapshot
 		if (r->spec != NULL && r->spec->name != NULL) {
-			(void) copy_str(name, sizeof(name), r->spec->name);
+			(void) copy_str(
+			    out->rollout, sizeof(out->rollout), r->spec->name);
 		}
 		rv = sl_snapshot_replace(&ns, s, ch->revision, r);
 	} else {
@@ -1376,11 +1420,12 @@ apply_change(sluice_client *c, Sluice__V1__Change *ch)
 	c->cache_dirty = true;
 	c->ack_due     = true;
 	c->applied_ms  = mono_ms();
-	notify(c, ch->revision, name[0] != '\0' ? name : NULL);
+	out->rev       = ch->revision;
 }
 
+// Under smtx.
 static void
-handle_event(sluice_client *c, const void *buf, size_t len)
+handle_event(sluice_client *c, const void *buf, size_t len, change_done *out)
 {
 	Sluice__V1__Event *ev;
 	int                rv;
@@ -1396,7 +1441,7 @@ handle_event(sluice_client *c, const void *buf, size_t len)
 	case SLUICE__V1__EVENT__KIND_CHANGE:
 		c->last_event_ms = mono_ms();
 		if (ev->change != NULL) {
-			apply_change(c, ev->change);
+			apply_change(c, ev->change, out);
 		}
 		break;
 	case SLUICE__V1__EVENT__KIND_HEARTBEAT:
@@ -1440,72 +1485,98 @@ handle_event(sluice_client *c, const void *buf, size_t len)
 	sluice__v1__event__free_unpacked(ev, NULL);
 }
 
-// One receive on the stream with the reused aio (nng_recv() allocates
-// an aio, and draws a random number for it, on every call; two calls per
-// change): NNG_DURATION_ZERO polls. Returns an nng code, NNG_ETIMEDOUT
-// when nothing came.
-static int
-sub_recv(sluice_client *c, nng_duration tmo, nng_msg **mp)
-{
-	int rv;
-
-	nng_aio_set_timeout(c->rx, tmo);
-	nng_recv_aio(c->sub.s, c->rx);
-	nng_aio_wait(c->rx);
-	if ((rv = nng_aio_result(c->rx)) == 0) {
-		*mp = nng_aio_get_msg(c->rx);
-	}
-	return (rv);
-}
-
-// Follows the stream until a re-sync is due or the client stops.
+// Wakes the updater (not the threads waiting for revisions).
 static void
-pump(sluice_client *c)
+kick(sluice_client *c)
 {
-	uint64_t silence  = (uint64_t) c->heartbeat_ms * c->heartbeat_misses;
-	nng_duration poll = (nng_duration) (c->heartbeat_ms / 2);
+	pthread_mutex_lock(&c->mtx);
+	c->kicked = true;
+	pthread_cond_broadcast(&c->ucv);
+	pthread_mutex_unlock(&c->mtx);
+}
 
-	poll = poll < 10 ? 10 : poll > 100 ? 100 : poll;
-	while (c->synced && !stopping(c)) {
-		nng_msg *msg = NULL;
-		int      nrv;
+// Arms the next receive unless the stream is halted. A halt (rx_on
+// cleared, then a cancel) may land between the check and the arming;
+// the second check cancels such a receive itself, so the halt's wait
+// ends at once instead of at the next message.
+static void
+rx_arm(sluice_client *c)
+{
+	bool on;
 
-		nrv = sub_recv(c, NNG_DURATION_ZERO, &msg);
-		if (nrv == NNG_ETIMEDOUT) {
-			// Idle: the moment to write the cache once for a
-			// whole burst of changes, and to free snapshots.
-			if (c->cache_dirty) {
-				write_cache(c);
-			}
-			reclaim(c);
-			maybe_ack(c, true);
-			if (mono_ms() - c->last_event_ms > silence) {
-				sl_log_notice("client-silent",
-				    "no heartbeat from %s for %llu ms; "
-				    "re-syncing",
-				    c->sub_url, (unsigned long long) silence);
-				resync(c, true);
-				return;
-			}
-			nrv = sub_recv(c, ack_wait(c, poll), &msg);
-			if (nrv == NNG_ETIMEDOUT) {
-				continue;
-			}
-		}
-		if (nrv != 0) {
-			sl_log_notice("client-sub",
-			    "stream %s: %s; re-syncing", c->sub_url,
-			    nng_strerror(nrv));
-			resync(c, true);
-			return;
-		}
-		handle_event(c, nng_msg_body(msg), nng_msg_len(msg));
-		nng_msg_free(msg);
-		maybe_ack(c, false);
+	pthread_mutex_lock(&c->smtx);
+	on = c->rx_on;
+	pthread_mutex_unlock(&c->smtx);
+	if (!on) {
+		return;
+	}
+	nng_recv_aio(c->sub.s, c->rx);
+	pthread_mutex_lock(&c->smtx);
+	on = c->rx_on;
+	pthread_mutex_unlock(&c->smtx);
+	if (!on) {
+		nng_aio_cancel(c->rx);
 	}
 }
 
-// Sleeps ms unless the client is closed meanwhile.
+// One event of the stream, on nng's callback thread: decoded and applied
+// here (the change callback runs here too), then the next receive.
+static void
+rx_cb(void *arg)
+{
+	sluice_client *c   = arg;
+	int            nrv = nng_aio_result(c->rx);
+	nng_msg       *msg = nrv == 0 ? nng_aio_get_msg(c->rx) : NULL;
+	change_done    done;
+	bool           halted;
+
+	done.rev = 0;
+	pthread_mutex_lock(&c->smtx);
+	if (c->rx_on && msg != NULL) {
+		handle_event(c, nng_msg_body(msg), nng_msg_len(msg), &done);
+	} else if (c->rx_on && nrv != NNG_ECANCELED) {
+		sl_log_notice("client-sub", "stream %s: %s; re-syncing",
+		    c->sub_url, nng_strerror(nrv));
+		resync(c, true);
+	}
+	if (!c->synced) {
+		c->rx_on = false;
+	}
+	halted = !c->rx_on;
+	pthread_mutex_unlock(&c->smtx);
+	nng_msg_free(msg);
+	if (done.rev != 0) {
+		notify(c, done.rev, done.rollout[0] != '\0' ? done.rollout : NULL);
+	}
+	if (halted) {
+		kick(c);
+		return;
+	}
+	rx_arm(c);
+}
+
+static void
+stream_start(sluice_client *c)
+{
+	pthread_mutex_lock(&c->smtx);
+	c->rx_on = true;
+	pthread_mutex_unlock(&c->smtx);
+	rx_arm(c);
+}
+
+// Returns once no receive is pending and no rx_cb runs.
+static void
+stream_halt(sluice_client *c)
+{
+	pthread_mutex_lock(&c->smtx);
+	c->rx_on = false;
+	pthread_mutex_unlock(&c->smtx);
+	nng_aio_cancel(c->rx);
+	nng_aio_wait(c->rx);
+}
+
+// Sleeps up to ms on the updater's own condition, unless the client is
+// closed or the stream kicks it meanwhile.
 static void
 nap(sluice_client *c, uint64_t ms)
 {
@@ -1513,9 +1584,65 @@ nap(sluice_client *c, uint64_t ms)
 
 	deadline_in(&ts, ms);
 	pthread_mutex_lock(&c->mtx);
-	while (!c->stopping &&
-	    pthread_cond_timedwait(&c->cv, &c->mtx, &ts) == 0) { }
+	while (!c->stopping && !c->kicked &&
+	    pthread_cond_timedwait(&c->ucv, &c->mtx, &ts) == 0) { }
+	c->kicked = false;
 	pthread_mutex_unlock(&c->mtx);
+}
+
+// Follows the stream until a re-sync is due or the client stops. The
+// changes themselves are applied by rx_cb; the updater writes the cache
+// after a burst, frees snapshots, sends acks and watches for silence.
+static void
+follow(sluice_client *c)
+{
+	uint64_t silence = (uint64_t) c->heartbeat_ms * c->heartbeat_misses;
+	uint64_t poll    = c->heartbeat_ms / 2;
+	bool     moved   = false;
+
+	poll = poll < 10 ? 10 : poll > 100 ? 100 : poll;
+	stream_start(c);
+	while (!stopping(c)) {
+		uint64_t wait;
+		bool     synced, dirty, ack, quiet;
+
+		pthread_mutex_lock(&c->smtx);
+		reclaim(c);
+		synced = c->synced;
+		dirty  = c->cache_dirty;
+		ack    = synced && ack_take(c, false);
+		quiet  = mono_ms() - c->last_event_ms > silence;
+		wait   = ack_wait(c, poll);
+		pthread_mutex_unlock(&c->smtx);
+		if (!synced) {
+			break;
+		}
+		if (dirty) {
+			write_cache(c);
+		}
+		if (ack) {
+			send_ack(c);
+		}
+		if (quiet) {
+			sl_log_notice("client-silent",
+			    "no heartbeat from %s for %llu ms; re-syncing",
+			    c->sub_url, (unsigned long long) silence);
+			moved = true;
+			break;
+		}
+		nap(c, wait);
+	}
+	stream_halt(c);
+	pthread_mutex_lock(&c->smtx);
+	if (moved || c->rx_failed) {
+		c->synced = false;
+		moved     = true;
+	}
+	pthread_mutex_unlock(&c->smtx);
+	if (moved) {
+		sub_close(c);
+		c->ep = (c->ep + 1) % c->n_eps;
+	}
 }
 
 static void *
@@ -1528,7 +1655,7 @@ updater_main(void *arg)
 
 	while (!stopping(c)) {
 		if (c->synced) {
-			pump(c);
+			follow(c);
 			continue;
 		}
 		// Ask for at least what the stream announced, so a lagging
@@ -1611,6 +1738,7 @@ stop_updater(sluice_client *c)
 	c->stopping = true;
 	atomic_store(&c->stop, true);
 	pthread_cond_broadcast(&c->cv);
+	pthread_cond_broadcast(&c->ucv);
 	pthread_mutex_unlock(&c->mtx);
 	if (c->thread_started) {
 		pthread_join(c->thread, NULL);
@@ -1681,10 +1809,12 @@ sluice_client_open(
 	atomic_init(&c->closed, false);
 	atomic_init(&c->stop, false);
 	pthread_mutex_init(&c->mtx, NULL);
+	pthread_mutex_init(&c->smtx, NULL);
 	sl_sock_init(&c->sub);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&c->cv, &ca);
+	pthread_cond_init(&c->ucv, &ca);
 	pthread_condattr_destroy(&ca);
 	c->max_stale_ms       = o.max_stale_ms;
 	c->clock              = o.clock;
@@ -1736,10 +1866,11 @@ sluice_client_open(
 		*cp = c;
 		return (SLUICE_OK);
 	}
-	if (nng_aio_alloc(&c->rx, NULL, NULL) != 0) {
+	if (nng_aio_alloc(&c->rx, rx_cb, c) != 0) {
 		rv = SLUICE_ENOMEM;
 		goto fail;
 	}
+	nng_aio_set_timeout(c->rx, NNG_DURATION_INFINITE);
 	if (pthread_create(&c->thread, NULL, updater_main, c) != 0) {
 		rv = SLUICE_EINTERNAL;
 		goto fail;
