@@ -120,6 +120,13 @@ flagd_publish_open(flagd_publish **pp, const char *url, uint64_t node_id,
 		goto fail;
 	}
 	p->sock_open = true;
+	if ((rv = nng_socket_set_int(
+	         p->sock, NNG_OPT_SENDBUF, SL_STREAM_QUEUE)) != 0) {
+		sl_log_err("pub.open", "cannot size the PUB queue: %s",
+		    nng_strerror(rv));
+		rv = SLUICE_EINTERNAL;
+		goto fail;
+	}
 	if ((rv = nng_listen(p->sock, url, NULL, 0)) != 0) {
 		sl_log_err("pub.listen", "cannot listen on %s: %s", url,
 		    nng_strerror(rv));

@@ -32,6 +32,15 @@
 #define SL_MAX_EVENT_BYTES (4u * 1024u * 1024u)
 #define SL_MAX_ACK_BYTES 1024u /* ClientAck body */
 
+/*
+ * Events the change stream queues per subscriber at each end (flagd's
+ * PUB send queue per pipe, a client's SUB receive queue) beyond the
+ * kernel's socket buffers. A subscriber that falls further behind loses
+ * events, sees the gap and re-syncs. Events are shared, not copied, by
+ * the queues.
+ */
+#define SL_STREAM_QUEUE 1024
+
 #define SL_NONCE_BYTES 16u
 #define SL_HASH_BYTES 32u
 #define SL_DEFAULT_SKEW_MS (5u * 60u * 1000u)

@@ -56,7 +56,6 @@
 #define DEF_ACK_INTERVAL_MS 5000u
 #define CLIENT_ID_HEX 16u
 #define HOST_MAX 256u
-#define SUB_RECVBUF 1024
 #define MAX_URL 256
 // A stream is closed once its pipe has ended on a refused message, or
 // after this long without one (sock.c): a heartbeat_ms, at most this.
@@ -1130,7 +1129,8 @@ sub_open(sluice_client *c, const char *url)
 	if ((nrv = nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0 ||
 	    (nrv = nng_socket_set_size(
 	         s, NNG_OPT_RECVMAXSZ, SL_MAX_EVENT_BYTES)) != 0 ||
-	    (nrv = nng_socket_set_int(s, NNG_OPT_RECVBUF, SUB_RECVBUF)) != 0) {
+	    (nrv = nng_socket_set_int(s, NNG_OPT_RECVBUF, SL_STREAM_QUEUE)) !=
+	        0) {
 		nng_close(s);
 		return (SLUICE_EINTERNAL);
 	}
@@ -1495,6 +1495,25 @@ kick(sluice_client *c)
 	pthread_mutex_unlock(&c->mtx);
 }
 
+static bool
+rx_is_on(sluice_client *c)
+{
+	bool on;
+
+	pthread_mutex_lock(&c->smtx);
+	on = c->rx_on;
+	pthread_mutex_unlock(&c->smtx);
+	return (on);
+}
+
+static void
+rx_set(sluice_client *c, bool on)
+{
+	pthread_mutex_lock(&c->smtx);
+	c->rx_on = on;
+	pthread_mutex_unlock(&c->smtx);
+}
+
 // Arms the next receive unless the stream is halted. A halt (rx_on
 // cleared, then a cancel) may land between the check and the arming;
 // the second check cancels such a receive itself, so the halt's wait
@@ -1502,19 +1521,11 @@ kick(sluice_client *c)
 static void
 rx_arm(sluice_client *c)
 {
-	bool on;
-
-	pthread_mutex_lock(&c->smtx);
-	on = c->rx_on;
-	pthread_mutex_unlock(&c->smtx);
-	if (!on) {
+	if (!rx_is_on(c)) {
 		return;
 	}
 	nng_recv_aio(c->sub.s, c->rx);
-	pthread_mutex_lock(&c->smtx);
-	on = c->rx_on;
-	pthread_mutex_unlock(&c->smtx);
-	if (!on) {
+	if (!rx_is_on(c)) {
 		nng_aio_cancel(c->rx);
 	}
 }
@@ -1544,9 +1555,12 @@ rx_cb(void *arg)
 	}
 	halted = !c->rx_on;
 	pthread_mutex_unlock(&c->smtx);
-	nng_msg_free(msg);
+	if (msg != NULL) {
+		nng_msg_free(msg);
+	}
 	if (done.rev != 0) {
-		notify(c, done.rev, done.rollout[0] != '\0' ? done.rollout : NULL);
+		notify(c, done.rev,
+		    done.rollout[0] != '\0' ? done.rollout : NULL);
 	}
 	if (halted) {
 		kick(c);
@@ -1558,9 +1572,7 @@ rx_cb(void *arg)
 static void
 stream_start(sluice_client *c)
 {
-	pthread_mutex_lock(&c->smtx);
-	c->rx_on = true;
-	pthread_mutex_unlock(&c->smtx);
+	rx_set(c, true);
 	rx_arm(c);
 }
 
@@ -1568,9 +1580,7 @@ stream_start(sluice_client *c)
 static void
 stream_halt(sluice_client *c)
 {
-	pthread_mutex_lock(&c->smtx);
-	c->rx_on = false;
-	pthread_mutex_unlock(&c->smtx);
+	rx_set(c, false);
 	nng_aio_cancel(c->rx);
 	nng_aio_wait(c->rx);
 }

@@ -217,6 +217,8 @@ fake_start_urls(const char *api_url, const char *pub_url, uint64_t revision)
 	f->revision = revision;
 	if (nng_rep0_open(&f->rep) != 0 || nng_pub0_open(&f->pub) != 0 ||
 	    nng_socket_set_ms(f->rep, NNG_OPT_RECVTIMEO, 10) != 0 ||
+	    nng_socket_set_int(f->pub, NNG_OPT_SENDBUF, SL_STREAM_QUEUE) !=
+	        0 ||
 	    !fake_listen(f->rep, f->api_url, sizeof(f->api_url)) ||
 	    !fake_listen(f->pub, f->pub_url, sizeof(f->pub_url)) ||
 	    pthread_create(&f->thr, NULL, fake_main, f) != 0) {

@@ -271,6 +271,76 @@ test_client_applies_changes_in_order(void **state)
 	fake_stop(f);
 }
 
+// Change callbacks of one client: counted, checked for order, and for
+// overlap (two callbacks of one client must never run at once).
+typedef struct burst {
+	atomic_int inside;
+	atomic_int overlaps;
+	atomic_int disorder;
+	uint64_t   last_rev; // only touched inside the callback
+	atomic_int n;
+} burst;
+
+static void
+burst_cb(void *arg, uint64_t rev, const char *rollout)
+{
+	burst *b = arg;
+
+	(void) rollout;
+	if (atomic_fetch_add(&b->inside, 1) != 0) {
+		atomic_fetch_add(&b->overlaps, 1);
+	}
+	usleep(100); // widen the window an overlap would need
+	if (b->last_rev != 0 && rev <= b->last_rev) {
+		atomic_fetch_add(&b->disorder, 1);
+	}
+	b->last_rev = rev;
+	atomic_fetch_add(&b->n, 1);
+	atomic_fetch_sub(&b->inside, 1);
+}
+
+// Changes are applied on nng's callback threads: a burst published
+// faster than the callbacks run is applied in order, each change once,
+// the callbacks never overlap, and closing during a burst returns.
+static void
+test_client_burst_applies_in_order_without_overlap(void **state)
+{
+	fake              *f = fake_standard(5);
+	burst              b;
+	sluice_client_opts o;
+	sluice_client     *c;
+	uint64_t           rev = 0;
+
+	(void) state;
+	memset(&b, 0, sizeof(b));
+	opts_fast(&o);
+	o.change_cb  = burst_cb;
+	o.change_arg = &b;
+	c            = open_on(f, &o);
+	for (int i = 0; i < 200; i++) {
+		rev = fake_commit(
+		    f, fx_rollout("beta", i % 3, 3, false, 0), true);
+	}
+	assert_int_equal(sluice_wait_revision(c, rev, WAIT_MS), SLUICE_OK);
+	for (int i = 0; i < 500 && atomic_load(&b.n) < 201; i++) {
+		usleep(10 * 1000);
+	}
+	assert_int_equal(atomic_load(&b.n), 201); // the sync, then 200
+	assert_int_equal(atomic_load(&b.overlaps), 0);
+	assert_int_equal(atomic_load(&b.disorder), 0);
+	assert_int_equal(b.last_rev, rev);
+	assert_int_equal(atomic_load(&f->snapshots), 1); // no re-sync
+	assert_int_equal(sluice_int(c, "beta.int", NULL, -1), 10);
+	for (int i = 0; i < 50; i++) {
+		(void) fake_commit(
+		    f, fx_rollout("beta", i % 3, 3, false, 0), true);
+	}
+	sluice_client_close(c); // while that burst may still be arriving
+	assert_int_equal(atomic_load(&b.overlaps), 0);
+	assert_int_equal(atomic_load(&b.disorder), 0);
+	fake_stop(f);
+}
+
 static void
 test_client_acks_at_connect_after_changes_and_leaving(void **state)
 {
@@ -799,6 +869,8 @@ main(void)
 		cmocka_unit_test(test_client_rejects_bad_options),
 		cmocka_unit_test(test_client_first_sync_and_evaluation),
 		cmocka_unit_test(test_client_applies_changes_in_order),
+		cmocka_unit_test(
+		    test_client_burst_applies_in_order_without_overlap),
 		cmocka_unit_test(
 		    test_client_acks_at_connect_after_changes_and_leaving),
 		cmocka_unit_test(test_client_revision_gap_forces_resync),
