@@ -3,8 +3,8 @@
 // bench_gatekeeper.c — gatekeeper's figures against a running flagd and
 // gatekeeper (bench/run.sh starts both and stops them by PID):
 //
-//  1. verified reports per second with 1, 8 and 32 concurrent reporters
-//     (--reporters 1,8,32; each a sluice_client with its own REQ socket
+//  1. verified reports per second with 1, 8, 32 and 64 concurrent reporters
+//     (--reporters 1,8,32,64; each a sluice_client with its own REQ socket
 //     and job, signing with a reporter key), bounded by a count and a
 //     time; with --gk-http, gatekeeper's LMDB commits per phase (from its
 //     /metrics) and so the reports per group commit;
@@ -103,8 +103,8 @@ gk_commits(const char *url)
 	int                fd;
 	double             v = -1;
 
-	if (url == NULL ||
-	    sscanf(url, "http://127.0.0.1:%u", &port) != 1 || port > 65535) {
+	if (url == NULL || sscanf(url, "http://127.0.0.1:%u", &port) != 1 ||
+	    port > 65535) {
 		return (-1);
 	}
 	memset(&sa, 0, sizeof(sa));
@@ -127,8 +127,8 @@ gk_commits(const char *url)
 	close(fd);
 	buf[n] = '\0';
 	if ((p = strstr(buf, "\nsluice_gk_report_commits_total ")) != NULL) {
-		v = strtod(p + strlen("\nsluice_gk_report_commits_total "),
-		    NULL);
+		v = strtod(
+		    p + strlen("\nsluice_gk_report_commits_total "), NULL);
 	}
 	return (v);
 }
@@ -569,7 +569,7 @@ usage(void)
 	    "--gk-pid PID --reporter-key FILE\n"
 	    "       [--reports N] [--seconds S] [--clients N] "
 	    "[--trials N]\n"
-	    "       [--reporters N,N,...] (default 1,8,32; each up to %d) "
+	    "       [--reporters N,N,...] (default 1,8,32,64; each up to %d) "
 	    "[--gk-http URL]\n",
 	    MAX_REPORTERS);
 	exit(2);
@@ -579,7 +579,7 @@ int
 main(int argc, char **argv)
 {
 	const char *api = NULL, *key = NULL, *gk = NULL, *rkey = NULL;
-	const char *gk_http = NULL, *phases_arg = "1,8,32";
+	const char *gk_http = NULL, *phases_arg = "1,8,32,64";
 	unsigned    phases[MAX_PHASES], nphases = 0;
 	double      per[MAX_PHASES];
 	char        line[512];
@@ -633,9 +633,8 @@ main(int argc, char **argv)
 		p                 = *end == ',' ? end + 1 : end;
 	}
 	if (nphases == 0 || api == NULL || key == NULL || gk == NULL ||
-	    rkey == NULL ||
-	    gk_pid <= 0 || reports == 0 || clients == 0 || clients > 10000 ||
-	    trials > 1000 || secs == 0) {
+	    rkey == NULL || gk_pid <= 0 || reports == 0 || clients == 0 ||
+	    clients > 10000 || trials > 1000 || secs == 0) {
 		usage();
 	}
 	if (sl_crypto_init() != SLUICE_OK ||

@@ -139,8 +139,8 @@ ctx_cb(void *arg)
 		nng_aio_set_msg(w->aio, NULL);
 		// May reply (reply_cb) before it returns, or later from
 		// another thread: w is not touched here after this.
-		gk_core_submit(a->core, nng_msg_body(msg), nng_msg_len(msg),
-		    reply_cb, w);
+		gk_core_submit(
+		    a->core, nng_msg_body(msg), nng_msg_len(msg), reply_cb, w);
 		nng_msg_free(msg);
 		return;
 	case CTX_SEND:
@@ -160,8 +160,8 @@ ctx_cb(void *arg)
 	case CTX_WORK:
 	case CTX_DONE:
 	default:
-		sl_log_err("api.state", "aio completion in state %d",
-		    (int) w->state);
+		sl_log_err(
+		    "api.state", "aio completion in state %d", (int) w->state);
 		return;
 	}
 }
@@ -251,16 +251,20 @@ gk_api_close(gk_api *a)
 	pthread_mutex_lock(&a->mtx);
 	a->closing = true;
 	while (a->busy > 0) {
-		if (pthread_cond_timedwait(&a->cv, &a->mtx, &ts) == ETIMEDOUT) {
+		if (pthread_cond_timedwait(&a->cv, &a->mtx, &ts) ==
+		    ETIMEDOUT) {
 			break;
 		}
 	}
 	pthread_mutex_unlock(&a->mtx);
-	// Closing the socket fails every pending receive and send with
+	// Closing the contexts fails their pending receives and sends with
 	// NNG_ECLOSED; a request still in the core is answered into the
-	// closed socket (the send fails) when it is done.
-	if (a->sock_open) {
-		nng_close(a->sock);
+	// closed context (the send fails) when it is done. Once every
+	// context has stopped, no callback of ours runs any more.
+	for (size_t i = 0; i < a->nw; i++) {
+		if (a->w[i].ctx_open) {
+			(void) nng_ctx_close(a->w[i].ctx);
+		}
 	}
 	pthread_mutex_lock(&a->mtx);
 	while (a->active > 0) {
@@ -271,6 +275,9 @@ gk_api_close(gk_api *a)
 		if (a->w[i].aio != NULL) {
 			nng_aio_free(a->w[i].aio); // waits for its callback
 		}
+	}
+	if (a->sock_open) {
+		nng_close(a->sock);
 	}
 	free(a->w);
 	pthread_cond_destroy(&a->cv);

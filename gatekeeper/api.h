@@ -24,7 +24,8 @@ void gk_api_stop_listening(gk_api *a);
 /*
  * Lets the requests in hand be answered (their replies sent; at most
  * 5 s for replies a peer does not read) while receiving no more, closes
- * the socket and waits until no callback runs. NULL is a no-op.
+ * the contexts, waits until no callback runs, then closes the socket.
+ * NULL is a no-op.
  */
 void gk_api_close(gk_api *a);
 

@@ -833,7 +833,8 @@ report_answer(gk_req *q, const gk_decided *dd)
 	// rather than the next stage's.
 	if (v->gate != NULL &&
 	    sl_unpack(&sluice__v1__gate_status__descriptor, v->gate,
-	        v->gatelen, SIZE_MAX, (ProtobufCMessage **) &gate) != SLUICE_OK) {
+	        v->gatelen, SIZE_MAX,
+	        (ProtobufCMessage **) &gate) != SLUICE_OK) {
 		gate = NULL;
 	}
 	sluice__v1__report_verdict__init(&rv_msg);
@@ -1209,8 +1210,8 @@ answer_evidence(gk_core *c, const Sluice__V1__EvidenceQuery *q,
 }
 
 void
-gk_core_submit(gk_core *c, const void *buf, size_t len, gk_reply_fn fn,
-    void *arg)
+gk_core_submit(
+    gk_core *c, const void *buf, size_t len, gk_reply_fn fn, void *arg)
 {
 	ProtobufCMessage   *m;
 	Sluice__V1__GkReply rep;
@@ -1618,7 +1619,7 @@ gk_core_open(gk_core **cp, const gk_options *opt)
 		}
 		c->as_started++;
 	}
-	*cp            = c;
+	*cp = c;
 	return (SLUICE_OK);
 fail:
 	gk_core_close(c);

@@ -160,8 +160,8 @@ typedef void (*gk_reply_fn)(void *arg, uint8_t *buf, size_t len, int rv);
  * leaves to the thread running one; a key refresh, a rollout fetch, a
  * decision write and status or evidence queries go to the aside threads.
  */
-void gk_core_submit(gk_core *c, const void *req, size_t len, gk_reply_fn fn,
-    void *arg);
+void gk_core_submit(
+    gk_core *c, const void *req, size_t len, gk_reply_fn fn, void *arg);
 
 /*
  * gk_core_submit, waiting for the reply: the packed GkReply in a
