@@ -999,6 +999,7 @@ report_start(gk_req *q)
 		// most once a second) and try again, aside.
 		if (why == GK_REJ_UNKNOWN_KEY &&
 		    sl_mono_ms() - c->keys_ms >= KEYS_RETRY_MS) {
+			q->j.now = now;
 			aside_push(c, q, ASIDE_KEYS);
 			return;
 		}
