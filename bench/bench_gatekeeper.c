@@ -3,9 +3,11 @@
 // bench_gatekeeper.c — gatekeeper's figures against a running flagd and
 // gatekeeper (bench/run.sh starts both and stops them by PID):
 //
-//  1. verified reports per second with 1 and with 8 concurrent reporters
-//     (each a sluice_client with its own REQ socket and job, signing with
-//     a reporter key), bounded by a count and a time;
+//  1. verified reports per second with 1, 8, 32 and 64 concurrent reporters
+//     (--reporters 1,8,32,64; each a sluice_client with its own REQ socket
+//     and job, signing with a reporter key), bounded by a count and a
+//     time; with --gk-http, gatekeeper's LMDB commits per phase (from its
+//     /metrics) and so the reports per group commit;
 //  2. gatekeeper's own CPU time per accepted report (utime + stime of the
 //     gatekeeper process from /proc/PID/stat, before and after phase 1),
 //     beside the CPU cost of one raw crypto_sign_verify_detached over a
@@ -18,12 +20,16 @@
 //
 // It prints; it never judges the numbers.
 
+#include <arpa/inet.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,7 +46,8 @@
 #define R_TPUT "bench_gk_tput"
 #define R_FLIP "bench_gk_flip"
 #define UNCONST(s) ((char *) (uintptr_t) (s))
-#define MAX_REPORTERS 8
+#define MAX_REPORTERS 256
+#define MAX_PHASES 8
 
 static uint64_t
 thread_cpu_ns(void)
@@ -78,6 +85,52 @@ proc_cpu_s(long pid, double *sysp)
 	}
 	*sysp = (double) st / (double) sysconf(_SC_CLK_TCK);
 	return ((double) (ut + st) / (double) sysconf(_SC_CLK_TCK));
+}
+
+// sluice_gk_report_commits_total from gatekeeper's /metrics at url
+// (http://127.0.0.1:PORT, loopback only, plain HTTP/1.0); -1 if unknown.
+static double
+gk_commits(const char *url)
+{
+	static const char  req[] = "GET /metrics HTTP/1.0\r\n"
+	                           "Connection: close\r\n\r\n";
+	struct timeval     tv    = { 5, 0 };
+	struct sockaddr_in sa;
+	char               buf[65536], *p;
+	size_t             n = 0;
+	ssize_t            k;
+	unsigned           port;
+	int                fd;
+	double             v = -1;
+
+	if (url == NULL || sscanf(url, "http://127.0.0.1:%u", &port) != 1 ||
+	    port > 65535) {
+		return (-1);
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family      = AF_INET;
+	sa.sin_port        = htons((uint16_t) port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0) {
+		return (-1);
+	}
+	(void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) != 0 ||
+	    write(fd, req, sizeof(req) - 1) != (ssize_t) (sizeof(req) - 1)) {
+		close(fd);
+		return (-1);
+	}
+	while (n < sizeof(buf) - 1 &&
+	    (k = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0) {
+		n += (size_t) k;
+	}
+	close(fd);
+	buf[n] = '\0';
+	if ((p = strstr(buf, "\nsluice_gk_report_commits_total ")) != NULL) {
+		v = strtod(
+		    p + strlen("\nsluice_gk_report_commits_total "), NULL);
+	}
+	return (v);
 }
 
 // ---------------------------------------------------------------- flagd
@@ -245,16 +298,19 @@ reporter_main(void *p)
 
 // One throughput phase: n reporters, want reports in all, at most secs.
 // Returns gatekeeper CPU seconds per accepted report (NAN if unknown).
+// gk_http (may be NULL): gatekeeper's HTTP URL, for its commit count.
 static double
-throughput(const char *gk, const char *key, long gk_pid, unsigned n,
-    uint64_t want, unsigned secs)
+throughput(const char *gk, const char *key, long gk_pid, const char *gk_http,
+    unsigned n, uint64_t want, unsigned secs)
 {
-	pthread_t thr[MAX_REPORTERS];
-	rep_arg   a[MAX_REPORTERS];
-	uint64_t  acc = 0, rej = 0, err = 0, t0, t1;
-	double    cpu0, cpu1, sys0 = 0, sys1 = 0, per;
+	static pthread_t thr[MAX_REPORTERS];
+	static rep_arg   a[MAX_REPORTERS];
+	uint64_t         acc = 0, rej = 0, err = 0, t0, t1;
+	double           cpu0, cpu1, sys0 = 0, sys1 = 0, per, com0, com1;
+	char             groups[96] = "";
 
 	memset(a, 0, sizeof(a));
+	com0 = gk_commits(gk_http);
 	cpu0 = proc_cpu_s(gk_pid, &sys0);
 	t0   = bench_now_ns();
 	for (unsigned i = 0; i < n; i++) {
@@ -276,18 +332,24 @@ throughput(const char *gk, const char *key, long gk_pid, unsigned n,
 	}
 	t1   = bench_now_ns();
 	cpu1 = proc_cpu_s(gk_pid, &sys1);
+	com1 = gk_commits(gk_http);
 	per  = acc > 0 ? (cpu1 - cpu0) / (double) acc : NAN;
+	if (com0 >= 0 && com1 > com0) {
+		snprintf(groups, sizeof(groups),
+		    "; %.0f LMDB commits = %.2f reports per commit",
+		    com1 - com0, (double) acc / (com1 - com0));
+	}
 	printf("bench_gatekeeper: %u reporter%s: %llu accepted in %.2f s = "
 	       "%.0f verified reports/s (rejected %llu%s%s, errors %llu); "
 	       "gatekeeper CPU %.3f s = %.1f us per accepted report "
-	       "(%.1f us of it system time)\n",
+	       "(%.1f us of it system time)%s\n",
 	    n, n == 1 ? "" : "s", (unsigned long long) acc,
 	    (double) (t1 - t0) / 1e9,
 	    (double) acc / ((double) (t1 - t0) / 1e9),
 	    (unsigned long long) rej, rej > 0 ? ", last: " : "",
 	    rej > 0 ? a[0].last_reason : "", (unsigned long long) err,
 	    cpu1 - cpu0, per * 1e6,
-	    acc > 0 ? (sys1 - sys0) / (double) acc * 1e6 : NAN);
+	    acc > 0 ? (sys1 - sys0) / (double) acc * 1e6 : NAN, groups);
 	return (per);
 }
 
@@ -506,7 +568,10 @@ usage(void)
 	    "usage: bench_gatekeeper --api URL --key ADMINKEY --gk URL "
 	    "--gk-pid PID --reporter-key FILE\n"
 	    "       [--reports N] [--seconds S] [--clients N] "
-	    "[--trials N]\n");
+	    "[--trials N]\n"
+	    "       [--reporters N,N,...] (default 1,8,32,64; each up to %d) "
+	    "[--gk-http URL]\n",
+	    MAX_REPORTERS);
 	exit(2);
 }
 
@@ -514,6 +579,11 @@ int
 main(int argc, char **argv)
 {
 	const char *api = NULL, *key = NULL, *gk = NULL, *rkey = NULL;
+	const char *gk_http = NULL, *phases_arg = "1,8,32,64";
+	unsigned    phases[MAX_PHASES], nphases = 0;
+	double      per[MAX_PHASES];
+	char        line[512];
+	size_t      off;
 	long        gk_pid  = 0;
 	uint64_t    reports = 4000;
 	unsigned    secs = 20, trials = 20;
@@ -521,7 +591,7 @@ main(int argc, char **argv)
 	sl_secret  *admin   = NULL;
 	sl_rpc     *r       = NULL;
 	char        err[256];
-	double      verify, per1, per8;
+	double      verify;
 
 	for (int i = 1; i + 1 < argc; i += 2) {
 		const char *a = argv[i], *v = argv[i + 1];
@@ -543,13 +613,28 @@ main(int argc, char **argv)
 			clients = strtoul(v, NULL, 10);
 		} else if (strcmp(a, "--trials") == 0) {
 			trials = (unsigned) strtoul(v, NULL, 10);
+		} else if (strcmp(a, "--reporters") == 0) {
+			phases_arg = v;
+		} else if (strcmp(a, "--gk-http") == 0) {
+			gk_http = v;
 		} else {
 			usage();
 		}
 	}
-	if (api == NULL || key == NULL || gk == NULL || rkey == NULL ||
-	    gk_pid <= 0 || reports == 0 || clients == 0 || clients > 10000 ||
-	    trials > 1000 || secs == 0) {
+	for (const char *p = phases_arg; *p != '\0';) {
+		char         *end;
+		unsigned long n = strtoul(p, &end, 10);
+
+		if (end == p || n == 0 || n > MAX_REPORTERS ||
+		    nphases == MAX_PHASES || (*end != ',' && *end != '\0')) {
+			usage();
+		}
+		phases[nphases++] = (unsigned) n;
+		p                 = *end == ',' ? end + 1 : end;
+	}
+	if (nphases == 0 || api == NULL || key == NULL || gk == NULL ||
+	    rkey == NULL || gk_pid <= 0 || reports == 0 || clients == 0 ||
+	    clients > 10000 || trials > 1000 || secs == 0) {
 		usage();
 	}
 	if (sl_crypto_init() != SLUICE_OK ||
@@ -567,13 +652,21 @@ main(int argc, char **argv)
 
 	verify = raw_verify_cost(5000);
 	// A short warm-up (connections, LMDB pages), not counted.
-	(void) throughput(gk, rkey, gk_pid, 1, 100, secs);
-	per1 = throughput(gk, rkey, gk_pid, 1, reports, secs);
-	per8 = throughput(gk, rkey, gk_pid, MAX_REPORTERS, reports, secs);
-	printf("bench_gatekeeper: raw crypto_sign_verify_detached %.1f us; "
-	       "gatekeeper CPU per accepted report / raw verify = %.2f "
-	       "(1 reporter), %.2f (8 reporters)\n",
-	    verify * 1e6, per1 / verify, per8 / verify);
+	(void) throughput(gk, rkey, gk_pid, NULL, 1, 100, secs);
+	for (unsigned i = 0; i < nphases; i++) {
+		per[i] = throughput(
+		    gk, rkey, gk_pid, gk_http, phases[i], reports, secs);
+	}
+	off = (size_t) snprintf(line, sizeof(line),
+	    "bench_gatekeeper: raw crypto_sign_verify_detached %.1f us; "
+	    "gatekeeper CPU per accepted report / raw verify =",
+	    verify * 1e6);
+	for (unsigned i = 0; i < nphases && off < sizeof(line); i++) {
+		off += (size_t) snprintf(line + off, sizeof(line) - off,
+		    "%s %.2f (%u reporter%s)", i > 0 ? "," : "",
+		    per[i] / verify, phases[i], phases[i] == 1 ? "" : "s");
+	}
+	printf("%s\n", line);
 
 	flip_trials(api, gk, rkey, r, admin, clients, trials);
 	sl_rpc_close(r);

@@ -167,8 +167,9 @@ fi
 
 # gatekeeper (bench_gatekeeper.c): a gatekeeper on a free loopback port
 # against the same flagd, its data under $RUN; verified reports per second
-# (1 and 8 reporters), its CPU per accepted report beside one raw Ed25519
-# verify, and bad report -> rollback in 100 clients. Stopped by its PID.
+# (1, 8, 32 and 64 reporters), its CPU per accepted report beside one raw
+# Ed25519 verify, reports per LMDB commit per phase (from its /metrics),
+# and bad report -> rollback in 100 clients. Stopped by its PID.
 if [ -x "$B/bench/bench_gatekeeper" ] && [ -x "$B/gatekeeper" ]; then
 	GKD=$RUN/gatekeeper
 	mkdir -p "$GKD/data"
@@ -197,7 +198,8 @@ print(" ".join(str(x.getsockname()[1]) for x in s))')
 		echo "bench: gatekeeper pid $GK_PID, api $GK_API (LMDB on $DISK)"
 		"$B/bench/bench_gatekeeper" --api "$SLUICE_SERVER" \
 			--key "$SLUICE_KEY" --gk "$GK_API" --gk-pid "$GK_PID" \
-			--reporter-key "$GKD/reporter.key" || true
+			--gk-http "$GK_HTTP" --reporter-key "$GKD/reporter.key" ||
+			true
 		# Reports per LMDB commit over the whole run (group commit).
 		python3 - "$GK_HTTP/metrics" <<'EOF_PY' || true
 import sys, urllib.request

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * api.h — gatekeeper's request/reply API: an nng REP socket served by
- * several contexts, each on a worker thread of its own (a request may
- * wait on flagd: a key refresh, a rollout fetch, a decision write).
- * Requests and replies are GkRequest/GkReply; gk_core_handle answers
- * them. nng codes stay inside api.c.
+ * several contexts, each driven by its aio callback on nng's task
+ * threads (no thread of its own). Requests and replies are
+ * GkRequest/GkReply; gk_core_submit answers them, possibly later and
+ * from another thread, and never blocks the callback on flagd or on
+ * another thread's commit. nng codes stay inside api.c.
  */
 #ifndef GK_API_H
 #define GK_API_H
@@ -13,7 +14,7 @@
 
 typedef struct gk_api gk_api;
 
-/* Listens on url with ncontexts workers. */
+/* Listens on url with ncontexts contexts (requests in hand at once). */
 int gk_api_open(gk_api **ap, gk_core *core, const char *url,
     size_t ncontexts) SLUICE_NODISCARD;
 
@@ -21,8 +22,10 @@ int gk_api_open(gk_api **ap, gk_core *core, const char *url,
 void gk_api_stop_listening(gk_api *a);
 
 /*
- * Closes the socket, which ends every worker once its request in hand
- * is answered, and joins them. NULL is a no-op.
+ * Lets the requests in hand be answered (their replies sent; at most
+ * 5 s for replies a peer does not read) while receiving no more, closes
+ * the contexts, waits until no callback runs, then closes the socket.
+ * NULL is a no-op.
  */
 void gk_api_close(gk_api *a);
 

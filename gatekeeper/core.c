@@ -422,10 +422,11 @@ count_reject(gk_core *c, verdict *v, gk_reject why)
 	    "report.reject", "report rejected: %s", gk_reject_name(why));
 }
 
-// A verified report waiting for its group commit. Everything is borrowed
-// from the API thread that waits for it, except r.
+// A verified report waiting for its group commit, inside the request
+// that carries it (gk_req): sr, buf and v belong to that request.
 typedef struct gk_job {
 	struct gk_job                  *next;
+	struct gk_req                  *req;
 	const Sluice__V1__SignedReport *sr;
 	Sluice__V1__MetricReport       *r; /* owned; NULL once in a window */
 	const uint8_t                  *buf;
@@ -435,7 +436,6 @@ typedef struct gk_job {
 	bool                            final;   /* rejected for good */
 	bool                            fetched; /* its rollout was fetched */
 	bool                            refetch; /* unknown: fetch, retry */
-	bool                            done;
 } gk_job;
 
 // What a batch changed in memory before its commit, to put back when the
@@ -743,108 +743,57 @@ run_batch(gk_core *c, gk_job **js, size_t n)
 	}
 }
 
-// Queues j and returns once it is committed (or refused): the first
-// thread to find no commit running commits the whole queue; the others
-// wait for it.
+// ------------------------------------------------------- requests in hand
+//
+// A request lives in a gk_req from gk_core_submit until its reply
+// function is called. Nothing on the way blocks on flagd or waits for
+// another thread's commit on the submitting thread (an nng callback):
+// a report is verified there, then queued for a group commit (below);
+// what may wait on flagd (a key refresh, a rollout fetch, a decision
+// write) or on the core mutex (status) goes to the aside threads.
+
+typedef enum aside_kind {
+	ASIDE_REQUEST, /* a status or evidence query */
+	ASIDE_KEYS,    /* an unknown key: refresh the keys, verify again */
+	ASIDE_REFETCH, /* an unknown rollout: fetch it, queue again */
+	ASIDE_DECIDE,  /* the report decided: write the decision */
+} aside_kind;
+
+typedef struct gk_req {
+	gk_core               *c;
+	gk_reply_fn            fn;
+	void                  *arg;
+	Sluice__V1__GkRequest *req; /* owned */
+	uint64_t               request_id;
+	uint8_t               *packed; /* the SignedReport, re-encoded */
+	size_t                 plen;
+	verdict                v;
+	gk_job                 j;
+	aside_kind             aside;
+	struct gk_req         *aside_next;
+} gk_req;
+
+// Hands the reply (buf malloc'd, or NULL with rv an error) to the
+// request's owner and frees the request.
 static void
-commit_group(gk_core *c, gk_job *j)
+req_finish(gk_req *q, int rv, uint8_t *buf, size_t len)
 {
-	pthread_mutex_lock(&c->gc_mtx);
-	j->next     = NULL;
-	*c->gc_tail = j;
-	c->gc_tail  = &j->next;
-	c->gc_queued++;
-	while (!j->done) {
-		gk_job **js;
-		gk_job  *q;
-		size_t   n;
+	gk_reply_fn fn  = q->fn;
+	void       *arg = q->arg;
 
-		if (c->gc_busy) {
-			pthread_cond_wait(&c->gc_cv, &c->gc_mtx);
-			continue;
-		}
-		// Lead: take every queued report (ours among them).
-		n  = c->gc_queued;
-		q  = c->gc_head;
-		js = sl_xcalloc(n, sizeof(*js));
-		for (size_t i = 0; i < n; i++, q = q->next) {
-			js[i] = q;
-		}
-		c->gc_head   = NULL;
-		c->gc_tail   = &c->gc_head;
-		c->gc_queued = 0;
-		c->gc_busy   = true;
-		pthread_mutex_unlock(&c->gc_mtx);
-
-		run_batch(c, js, n);
-
-		pthread_mutex_lock(&c->gc_mtx);
-		for (size_t i = 0; i < n; i++) {
-			js[i]->done = true;
-		}
-		c->gc_busy = false;
-		// Wakes the group, and the reports queued meanwhile: one of
-		// them leads the next commit.
-		pthread_cond_broadcast(&c->gc_cv);
-		free(js);
+	if (q->j.r != NULL) {
+		sluice__v1__metric_report__free_unpacked(q->j.r, NULL);
 	}
-	pthread_mutex_unlock(&c->gc_mtx);
+	free(q->v.gate);
+	free(q->packed);
+	if (q->req != NULL) {
+		protobuf_c_message_free_unpacked(&q->req->base, NULL);
+	}
+	free(q);
+	fn(arg, buf, len, rv);
 }
 
-static void
-handle_report(gk_core *c, const Sluice__V1__SignedReport *sr,
-    const uint8_t *buf, size_t len, verdict *v)
-{
-	Sluice__V1__MetricReport *r = NULL;
-	Sluice__V1__Rollout      *msg;
-	gk_reject                 why;
-	gk_job                    j;
-	uint64_t                  now = sl_now_ms();
-
-	if (gk_report_verify_msg(c->keys, sr, now, c->opt.skew_ms, &r, &why) !=
-	    SLUICE_OK) {
-		// A key added since the last refresh: fetch keys once (at
-		// most once a second) and try again.
-		if (why == GK_REJ_UNKNOWN_KEY &&
-		    sl_mono_ms() - c->keys_ms >= KEYS_RETRY_MS &&
-		    fetch_keys(c) == SLUICE_OK &&
-		    gk_report_verify_msg(c->keys, sr, now, c->opt.skew_ms, &r,
-		        &why) == SLUICE_OK) {
-			goto verified;
-		}
-		count_reject(c, v, why);
-		return;
-	}
-verified:
-	snprintf(v->rollout, sizeof(v->rollout), "%s", r->rollout);
-	memset(&j, 0, sizeof(j));
-	j.sr  = sr;
-	j.r   = r;
-	j.buf = buf;
-	j.len = len;
-	j.now = now;
-	j.v   = v;
-	commit_group(c, &j);
-	if (j.refetch) {
-		// Not known yet: a rollout created since we last looked.
-		if (strlen(r->rollout) < SLUICE_MAX_NAME &&
-		    fetch_rollout(c, r->rollout, &msg) == SLUICE_OK) {
-			pthread_mutex_lock(&c->mtx);
-			gk_core_apply_rollout(c, msg);
-			pthread_mutex_unlock(&c->mtx);
-		}
-		j.refetch = false;
-		j.fetched = true;
-		j.done    = false;
-		v->why    = GK_REJ_NONE;
-		commit_group(c, &j);
-	}
-	if (j.r != NULL) {
-		sluice__v1__metric_report__free_unpacked(j.r, NULL);
-	}
-}
-
-// ---------------------------------------------------------------- requests
+static void aside_push(gk_core *c, gk_req *q, aside_kind k);
 
 static int
 reply_error(Sluice__V1__GkReply *rep, Sluice__V1__Error *err, int code,
@@ -864,72 +813,314 @@ pack_reply(Sluice__V1__GkReply *rep, uint8_t **bufp, size_t *lenp)
 	return (sl_pack(&rep->base, bufp, lenp));
 }
 
-static int
-answer_report(gk_core *c, const Sluice__V1__SignedReport *sr,
-    Sluice__V1__GkReply *rep, uint8_t **bufp, size_t *lenp)
+// The verdict of report request q, decision dd (NONE when it decided
+// nothing): packs it and finishes q.
+static void
+report_answer(gk_req *q, const gk_decided *dd)
 {
-	verdict                   v;
+	Sluice__V1__GkReply       rep;
 	Sluice__V1__ReportVerdict rv_msg;
-	Sluice__V1__GateStatus   *gate   = NULL;
-	gk_decided                dd     = { GK_DECIDE_NONE, 0, 0 };
-	uint8_t                  *packed = NULL;
-	size_t                    plen   = 0;
+	Sluice__V1__GateStatus   *gate = NULL;
+	verdict                  *v    = &q->v;
+	uint8_t                  *buf  = NULL;
+	size_t                    len  = 0;
 	int                       rv;
 
-	memset(&v, 0, sizeof(v));
-	// Evidence digests cover this encoding of the SignedReport: its
-	// signed body is a bytes field, so the body and its signature are
-	// exactly as received; only the envelope is re-encoded
-	// (protobuf-c writes fields in number order, so the same message
-	// always encodes the same way).
-	if ((rv = sl_pack(&sr->base, &packed, &plen)) != SLUICE_OK) {
-		return (rv);
-	}
-	handle_report(c, sr, packed, plen, &v);
-	free(packed);
+	sluice__v1__gk_reply__init(&rep);
+	rep.request_id = q->request_id;
 	// The gate as the report left it (taken under the lock, in its
 	// group commit): for the deciding report, the gate it reported to
 	// rather than the next stage's.
-	if (v.gate != NULL &&
-	    sl_unpack(&sluice__v1__gate_status__descriptor, v.gate, v.gatelen,
-	        SIZE_MAX, (ProtobufCMessage **) &gate) != SLUICE_OK) {
+	if (v->gate != NULL &&
+	    sl_unpack(&sluice__v1__gate_status__descriptor, v->gate,
+	        v->gatelen, SIZE_MAX,
+	        (ProtobufCMessage **) &gate) != SLUICE_OK) {
 		gate = NULL;
 	}
-	free(v.gate);
-	if (v.dec != NULL) {
-		(void) gk_decide_send(c, v.dec, &dd);
-	}
 	sluice__v1__report_verdict__init(&rv_msg);
-	rv_msg.accepted = v.accepted;
-	rv_msg.counted  = v.counted;
-	rv_msg.code     = (uint32_t) (v.accepted ? 0 : gk_reject_code(v.why));
+	rv_msg.accepted = v->accepted;
+	rv_msg.counted  = v->counted;
+	rv_msg.code = (uint32_t) (v->accepted ? 0 : gk_reject_code(v->why));
 	rv_msg.reason =
-	    (char *) (uintptr_t) (v.accepted ? "" : gk_reject_name(v.why));
-	rep->result_case = SLUICE__V1__GK_REPLY__RESULT_VERDICT;
-	rep->verdict     = &rv_msg;
+	    (char *) (uintptr_t) (v->accepted ? "" : gk_reject_name(v->why));
+	rep.result_case = SLUICE__V1__GK_REPLY__RESULT_VERDICT;
+	rep.verdict     = &rv_msg;
 	if (gate == NULL) {
-		return (pack_reply(rep, bufp, lenp));
+		rv = pack_reply(&rep, &buf, &len);
+		req_finish(q, rv, buf, len);
+		return;
 	}
-	if (dd.decision != GK_DECIDE_NONE) {
+	if (dd->decision != GK_DECIDE_NONE) {
 		// This report decided: the reporter learns the decision on
 		// the gate it reported to, not the next stage's gate.
 		if (gate->state != NULL && gate->state[0] != '\0') {
 			free(gate->state); // "" is protobuf-c's static default
 		}
 		gate->state = (char *) (uintptr_t) gk_status_name(
-		    dd.decision == GK_DECIDE_PROMOTE ? GK_STATUS_PROMOTED
-		                                     : GK_STATUS_ROLLED_BACK);
-		gate->decision_revision = dd.revision;
+		    dd->decision == GK_DECIDE_PROMOTE ? GK_STATUS_PROMOTED
+		                                      : GK_STATUS_ROLLED_BACK);
+		gate->decision_revision = dd->revision;
 	}
 	rv_msg.gate = gate;
-	rv          = pack_reply(rep, bufp, lenp);
-	if (dd.decision != GK_DECIDE_NONE) {
+	rv          = pack_reply(&rep, &buf, &len);
+	if (dd->decision != GK_DECIDE_NONE) {
 		// state points at a static string: free_unpacked must not.
 		gate->state = NULL;
 	}
 	sluice__v1__gate_status__free_unpacked(gate, NULL);
-	return (rv);
+	req_finish(q, rv, buf, len);
 }
+
+// A job whose group committed (or was refused): answered now, or handed
+// to the aside threads when it must wait on flagd.
+static void
+job_done(gk_core *c, gk_job *j)
+{
+	static const gk_decided none = { GK_DECIDE_NONE, 0, 0 };
+	gk_req                 *q    = j->req;
+
+	if (j->refetch) {
+		aside_push(c, q, ASIDE_REFETCH);
+	} else if (q->v.dec != NULL) {
+		aside_push(c, q, ASIDE_DECIDE);
+	} else {
+		report_answer(q, &none);
+	}
+}
+
+// Group commit: queues j; if no commit is running, this thread commits
+// the whole queue, answers the group, and goes on with what queued
+// meanwhile until the queue is empty. Otherwise it returns at once: the
+// running committer takes j with its next group, and j's request is
+// answered from there, after the commit that holds it. So no thread
+// ever waits for another's commit, and only one thread at a time is in
+// a commit.
+static void
+gc_drain(gk_core *c)
+{
+	gk_job **js  = NULL;
+	size_t   cap = 0;
+
+	// Called with gc_mtx held and gc_busy set by this thread.
+	while (c->gc_queued > 0) {
+		gk_job *q = c->gc_head;
+		size_t  n = c->gc_queued;
+
+		if (n > cap) {
+			free(js);
+			cap = n < 16 ? 16 : n;
+			js  = sl_xcalloc(cap, sizeof(*js));
+		}
+		for (size_t i = 0; i < n; i++, q = q->next) {
+			js[i] = q;
+		}
+		c->gc_head   = NULL;
+		c->gc_tail   = &c->gc_head;
+		c->gc_queued = 0;
+		pthread_mutex_unlock(&c->gc_mtx);
+
+		run_batch(c, js, n);
+		for (size_t i = 0; i < n; i++) {
+			job_done(c, js[i]); // may free js[i]
+		}
+
+		pthread_mutex_lock(&c->gc_mtx);
+	}
+	c->gc_busy = false;
+	free(js);
+}
+
+static void
+gc_submit(gk_core *c, gk_job *j)
+{
+	pthread_mutex_lock(&c->gc_mtx);
+	j->next     = NULL;
+	*c->gc_tail = j;
+	c->gc_tail  = &j->next;
+	c->gc_queued++;
+	if (!c->gc_busy) {
+		c->gc_busy = true;
+		gc_drain(c);
+	}
+	pthread_mutex_unlock(&c->gc_mtx);
+}
+
+void
+gk_core_gc_hold(gk_core *c, bool hold)
+{
+	pthread_mutex_lock(&c->gc_mtx);
+	if (hold) {
+		c->gc_busy = true;
+	} else {
+		gc_drain(c);
+	}
+	pthread_mutex_unlock(&c->gc_mtx);
+}
+
+// A verified report (r owned) of request q: to its group commit.
+static void
+report_queue(gk_req *q, Sluice__V1__MetricReport *r, uint64_t now)
+{
+	snprintf(q->v.rollout, sizeof(q->v.rollout), "%s", r->rollout);
+	q->j.req = q;
+	q->j.sr  = q->req->report;
+	q->j.r   = r;
+	q->j.buf = q->packed;
+	q->j.len = q->plen;
+	q->j.now = now;
+	q->j.v   = &q->v;
+	gc_submit(q->c, &q->j);
+}
+
+static void
+report_start(gk_req *q)
+{
+	static const gk_decided         none = { GK_DECIDE_NONE, 0, 0 };
+	gk_core                        *c    = q->c;
+	const Sluice__V1__SignedReport *sr   = q->req->report;
+	Sluice__V1__MetricReport       *r    = NULL;
+	gk_reject                       why;
+	uint64_t                        now;
+	int                             rv;
+
+	// Evidence digests cover this encoding of the SignedReport: its
+	// signed body is a bytes field, so the body and its signature are
+	// exactly as received; only the envelope is re-encoded
+	// (protobuf-c writes fields in number order, so the same message
+	// always encodes the same way).
+	if ((rv = sl_pack(&sr->base, &q->packed, &q->plen)) != SLUICE_OK) {
+		req_finish(q, rv, NULL, 0);
+		return;
+	}
+	now = sl_now_ms();
+	if (gk_report_verify_msg(c->keys, sr, now, c->opt.skew_ms, &r, &why) !=
+	    SLUICE_OK) {
+		// A key added since the last refresh: fetch keys once (at
+		// most once a second) and try again, aside.
+		if (why == GK_REJ_UNKNOWN_KEY &&
+		    sl_mono_ms() - c->keys_ms >= KEYS_RETRY_MS) {
+			q->j.now = now;
+			aside_push(c, q, ASIDE_KEYS);
+			return;
+		}
+		count_reject(c, &q->v, why);
+		report_answer(q, &none);
+		return;
+	}
+	report_queue(q, r, now);
+}
+
+// ---------------------------------------------------------------- aside
+
+static void
+aside_push(gk_core *c, gk_req *q, aside_kind k)
+{
+	q->aside      = k;
+	q->aside_next = NULL;
+	pthread_mutex_lock(&c->as_mtx);
+	*c->as_tail = q;
+	c->as_tail  = &q->aside_next;
+	pthread_cond_signal(&c->as_cv);
+	pthread_mutex_unlock(&c->as_mtx);
+}
+
+static int answer_status(gk_core *c, const char *rollout,
+    Sluice__V1__GkReply *rep, uint8_t **bufp, size_t *lenp);
+static int answer_evidence(gk_core *c, const Sluice__V1__EvidenceQuery *q,
+    Sluice__V1__GkReply *rep, uint8_t **bufp, size_t *lenp);
+
+static void
+aside_run(gk_core *c, gk_req *q)
+{
+	static const gk_decided   none = { GK_DECIDE_NONE, 0, 0 };
+	Sluice__V1__GkRequest    *req  = q->req;
+	Sluice__V1__MetricReport *r    = NULL;
+	Sluice__V1__Rollout      *msg;
+	Sluice__V1__GkReply       rep;
+	gk_decided                dd = { GK_DECIDE_NONE, 0, 0 };
+	gk_reject                 why;
+	uint8_t                  *buf = NULL;
+	size_t                    len = 0;
+	int                       rv;
+
+	switch (q->aside) {
+	case ASIDE_REQUEST:
+		sluice__v1__gk_reply__init(&rep);
+		rep.request_id = q->request_id;
+		if (req->op_case == SLUICE__V1__GK_REQUEST__OP_STATUS) {
+			rv = answer_status(c,
+			    req->status->rollout != NULL ? req->status->rollout
+			                                 : "",
+			    &rep, &buf, &len);
+		} else {
+			rv = answer_evidence(
+			    c, req->evidence, &rep, &buf, &len);
+		}
+		req_finish(q, rv, buf, len);
+		break;
+	case ASIDE_KEYS:
+		// Another request may have refreshed them meanwhile.
+		if (sl_mono_ms() - c->keys_ms >= KEYS_RETRY_MS) {
+			(void) fetch_keys(c);
+		}
+		if (gk_report_verify_msg(c->keys, req->report, q->j.now,
+		        c->opt.skew_ms, &r, &why) == SLUICE_OK) {
+			report_queue(q, r, q->j.now);
+		} else {
+			count_reject(c, &q->v, why);
+			report_answer(q, &none);
+		}
+		break;
+	case ASIDE_REFETCH:
+		// Not known yet: a rollout created since we last looked.
+		if (strlen(q->j.r->rollout) < SLUICE_MAX_NAME &&
+		    fetch_rollout(c, q->j.r->rollout, &msg) == SLUICE_OK) {
+			pthread_mutex_lock(&c->mtx);
+			gk_core_apply_rollout(c, msg);
+			pthread_mutex_unlock(&c->mtx);
+		}
+		q->j.refetch = false;
+		q->j.fetched = true;
+		q->v.why     = GK_REJ_NONE;
+		gc_submit(c, &q->j);
+		break;
+	case ASIDE_DECIDE:
+		(void) gk_decide_send(c, q->v.dec, &dd);
+		q->v.dec = NULL;
+		report_answer(q, &dd);
+		break;
+	default:
+		sl_panic(__FILE__, __LINE__, "bad aside kind");
+	}
+}
+
+static void *
+aside_main(void *arg)
+{
+	gk_core *c = arg;
+
+	for (;;) {
+		gk_req *q;
+
+		pthread_mutex_lock(&c->as_mtx);
+		while (c->as_head == NULL && !c->as_stop) {
+			pthread_cond_wait(&c->as_cv, &c->as_mtx);
+		}
+		if ((q = c->as_head) == NULL) {
+			// Stopping, and nothing left in hand.
+			pthread_mutex_unlock(&c->as_mtx);
+			break;
+		}
+		if ((c->as_head = q->aside_next) == NULL) {
+			c->as_tail = &c->as_head;
+		}
+		pthread_mutex_unlock(&c->as_mtx);
+		aside_run(c, q);
+	}
+	return (NULL);
+}
+
+// ---------------------------------------------------------------- requests
 
 static int
 answer_status(gk_core *c, const char *rollout, Sluice__V1__GkReply *rep,
@@ -1019,15 +1210,17 @@ answer_evidence(gk_core *c, const Sluice__V1__EvidenceQuery *q,
 	return (rv);
 }
 
-int
-gk_core_handle(gk_core *c, const void *buf, size_t len, uint8_t **replyp,
-    size_t *replylenp)
+void
+gk_core_submit(
+    gk_core *c, const void *buf, size_t len, gk_reply_fn fn, void *arg)
 {
-	ProtobufCMessage      *m;
-	Sluice__V1__GkRequest *req;
-	Sluice__V1__GkReply    rep;
-	Sluice__V1__Error      err;
-	int                    rv;
+	ProtobufCMessage   *m;
+	Sluice__V1__GkReply rep;
+	Sluice__V1__Error   err;
+	gk_req             *q;
+	uint8_t            *out    = NULL;
+	size_t              outlen = 0;
+	int                 rv;
 
 	sluice__v1__gk_reply__init(&rep);
 	if ((rv = sl_unpack(&sluice__v1__gk_request__descriptor, buf, len,
@@ -1039,43 +1232,90 @@ gk_core_handle(gk_core *c, const void *buf, size_t len, uint8_t **replyp,
 		(void) reply_error(&rep, &err, rv,
 		    rv == SLUICE_ETOOBIG ? "request too large"
 		                         : "malformed request");
-		return (pack_reply(&rep, replyp, replylenp));
+		rv = pack_reply(&rep, &out, &outlen);
+		fn(arg, out, outlen, rv);
+		return;
 	}
-	req = (Sluice__V1__GkRequest *) m;
-	if (req->header != NULL) {
-		rep.request_id = req->header->request_id;
-		if (req->header->api_version != 0 &&
-		    req->header->api_version != SL_API_VERSION) {
+	q      = sl_xcalloc(1, sizeof(*q));
+	q->c   = c;
+	q->fn  = fn;
+	q->arg = arg;
+	q->req = (Sluice__V1__GkRequest *) m;
+	if (q->req->header != NULL) {
+		q->request_id  = q->req->header->request_id;
+		rep.request_id = q->request_id;
+		if (q->req->header->api_version != 0 &&
+		    q->req->header->api_version != SL_API_VERSION) {
 			(void) reply_error(&rep, &err, SLUICE_EVERSION,
 			    "unsupported API version");
-			rv = pack_reply(&rep, replyp, replylenp);
-			protobuf_c_message_free_unpacked(m, NULL);
-			return (rv);
+			rv = pack_reply(&rep, &out, &outlen);
+			req_finish(q, rv, out, outlen);
+			return;
 		}
 	}
-	switch (req->op_case) {
+	switch (q->req->op_case) {
 	case SLUICE__V1__GK_REQUEST__OP_REPORT:
-		rv = answer_report(c, req->report, &rep, replyp, replylenp);
+		report_start(q);
 		break;
 	case SLUICE__V1__GK_REQUEST__OP_STATUS:
-		rv = answer_status(c,
-		    req->status->rollout != NULL ? req->status->rollout : "",
-		    &rep, replyp, replylenp);
-		break;
 	case SLUICE__V1__GK_REQUEST__OP_EVIDENCE:
-		rv =
-		    answer_evidence(c, req->evidence, &rep, replyp, replylenp);
+		aside_push(c, q, ASIDE_REQUEST);
 		break;
 	case SLUICE__V1__GK_REQUEST__OP__NOT_SET:
 	case _SLUICE__V1__GK_REQUEST__OP__CASE_IS_INT_SIZE:
 	default:
 		atomic_fetch_add(&c->m.rejected[GK_REJ_MALFORMED], 1);
 		(void) reply_error(&rep, &err, SLUICE_EPROTO, "no operation");
-		rv = pack_reply(&rep, replyp, replylenp);
+		rv = pack_reply(&rep, &out, &outlen);
+		req_finish(q, rv, out, outlen);
 		break;
 	}
-	protobuf_c_message_free_unpacked(m, NULL);
-	return (rv);
+}
+
+// gk_core_handle: gk_core_submit, waiting for the reply.
+typedef struct sync_wait {
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	bool            done;
+	uint8_t        *buf;
+	size_t          len;
+	int             rv;
+} sync_wait;
+
+static void
+sync_reply(void *arg, uint8_t *buf, size_t len, int rv)
+{
+	sync_wait *w = arg;
+
+	pthread_mutex_lock(&w->mtx);
+	w->buf  = buf;
+	w->len  = len;
+	w->rv   = rv;
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mtx);
+}
+
+int
+gk_core_handle(gk_core *c, const void *buf, size_t len, uint8_t **replyp,
+    size_t *replylenp)
+{
+	sync_wait w;
+
+	memset(&w, 0, sizeof(w));
+	pthread_mutex_init(&w.mtx, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	gk_core_submit(c, buf, len, sync_reply, &w);
+	pthread_mutex_lock(&w.mtx);
+	while (!w.done) {
+		pthread_cond_wait(&w.cv, &w.mtx);
+	}
+	pthread_mutex_unlock(&w.mtx);
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.mtx);
+	*replyp    = w.buf;
+	*replylenp = w.len;
+	return (w.rv);
 }
 
 // ---------------------------------------------------------------- tracker
@@ -1312,8 +1552,10 @@ gk_core_open(gk_core **cp, const gk_options *opt)
 	pthread_mutex_init(&c->mtx, NULL);
 	pthread_mutex_init(&c->rpc_mtx, NULL);
 	pthread_mutex_init(&c->gc_mtx, NULL);
-	pthread_cond_init(&c->gc_cv, NULL);
 	c->gc_tail = &c->gc_head;
+	pthread_mutex_init(&c->as_mtx, NULL);
+	pthread_cond_init(&c->as_cv, NULL);
+	c->as_tail = &c->as_head;
 	pthread_mutex_init(&c->q_mtx, NULL);
 	{
 		pthread_condattr_t ca;
@@ -1371,7 +1613,14 @@ gk_core_open(gk_core **cp, const gk_options *opt)
 		goto fail;
 	}
 	c->thr_started = true;
-	*cp            = c;
+	for (size_t i = 0; i < GK_ASIDE_THREADS; i++) {
+		if (pthread_create(&c->as_thr[i], NULL, aside_main, c) != 0) {
+			rv = SLUICE_EINTERNAL;
+			goto fail;
+		}
+		c->as_started++;
+	}
+	*cp = c;
 	return (SLUICE_OK);
 fail:
 	gk_core_close(c);
@@ -1383,6 +1632,15 @@ gk_core_close(gk_core *c)
 {
 	if (c == NULL) {
 		return;
+	}
+	// The aside threads first: they finish what they hold (which may
+	// need the tracker's rollouts, never the reverse).
+	pthread_mutex_lock(&c->as_mtx);
+	c->as_stop = true;
+	pthread_cond_broadcast(&c->as_cv);
+	pthread_mutex_unlock(&c->as_mtx);
+	for (size_t i = 0; i < c->as_started; i++) {
+		pthread_join(c->as_thr[i], NULL);
 	}
 	if (c->thr_started) {
 		pthread_mutex_lock(&c->q_mtx);
@@ -1408,8 +1666,9 @@ gk_core_close(gk_core *c)
 	pthread_cond_destroy(&c->q_cv);
 	pthread_mutex_destroy(&c->q_mtx);
 	pthread_mutex_destroy(&c->rpc_mtx);
-	pthread_cond_destroy(&c->gc_cv);
 	pthread_mutex_destroy(&c->gc_mtx);
+	pthread_cond_destroy(&c->as_cv);
+	pthread_mutex_destroy(&c->as_mtx);
 	pthread_mutex_destroy(&c->mtx);
 	free(c);
 }

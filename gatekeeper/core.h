@@ -12,12 +12,13 @@
  * and the database writes; signature checks run before it is taken and
  * flagd writes after it is released (decide.c).
  *
- * Group commit: verified reports queue on gc_mtx; the first API thread
- * to find no commit running takes the whole queue, applies it under the
- * core mutex in ONE LMDB transaction, commits once, and wakes every
- * thread of the group, which then replies (nothing is acknowledged
- * before its commit). gc_mtx is never held while the core mutex is
- * taken.
+ * Group commit: verified reports queue on gc_mtx; the first thread to
+ * find no commit running takes the whole queue, applies it under the
+ * core mutex in ONE LMDB transaction, commits once, answers every
+ * report of the group (nothing is acknowledged before its commit), and
+ * goes on with what queued meanwhile. The others return at once: their
+ * requests are answered by the committing thread. gc_mtx is never held
+ * while the core mutex is taken.
  */
 #ifndef GK_CORE_H
 #define GK_CORE_H
@@ -32,6 +33,9 @@
 #include "reports.h"
 #include "rpc.h"
 #include "sluice.h"
+
+/* Threads serving requests that may wait on flagd (core.c, "aside"). */
+#define GK_ASIDE_THREADS 2
 
 /* Counted reports kept per rollout when its gate sets no window. */
 #define GK_MAX_WINDOW 100000u
@@ -93,11 +97,21 @@ typedef struct gk_core {
 	// Group commit of reports (core.c): the queue of verified reports
 	// waiting for a commit, and whether one is running.
 	pthread_mutex_t gc_mtx;
-	pthread_cond_t  gc_cv;
 	struct gk_job  *gc_head;
 	struct gk_job **gc_tail;
 	size_t          gc_queued;
 	bool            gc_busy;
+	// Requests that may wait on flagd or on the core mutex (key
+	// refresh, rollout fetch, decision write, status and evidence
+	// queries), served by the aside threads so that the API's nng
+	// callbacks never do.
+	pthread_mutex_t as_mtx;
+	pthread_cond_t  as_cv;
+	struct gk_req  *as_head;
+	struct gk_req **as_tail;
+	bool            as_stop;
+	pthread_t       as_thr[GK_ASIDE_THREADS];
+	size_t          as_started;
 	pthread_mutex_t rpc_mtx; /* sl_rpc is not thread-safe */
 	sl_rpc         *rpc;
 	sl_secret      *key;
@@ -130,12 +144,38 @@ int gk_core_open(gk_core **cp, const gk_options *opt) SLUICE_NODISCARD;
 void gk_core_close(gk_core *c);
 
 /*
- * Handles one packed GkRequest, returning the packed GkReply in a
+ * The reply to a request: buf (malloc'd, the callee frees it) holds the
+ * packed GkReply; on an error rv is set and buf is NULL (no reply).
+ */
+typedef void (*gk_reply_fn)(void *arg, uint8_t *buf, size_t len, int rv);
+
+/*
+ * Handles one packed GkRequest (read only during the call) and calls
+ * fn(arg, ...) exactly once with the reply: before returning, or later
+ * from another thread (the thread that commits the report's group, or
+ * an aside thread). It never waits on flagd nor on another thread's
+ * commit, so it may run in an nng callback: a report is verified on the
+ * calling thread and answered after the group commit that holds it,
+ * which this thread either runs itself (when no commit is running) or
+ * leaves to the thread running one; a key refresh, a rollout fetch, a
+ * decision write and status or evidence queries go to the aside threads.
+ */
+void gk_core_submit(
+    gk_core *c, const void *req, size_t len, gk_reply_fn fn, void *arg);
+
+/*
+ * gk_core_submit, waiting for the reply: the packed GkReply in a
  * malloc'd buffer (freed by the caller). Thread-safe; may block on flagd
- * (a key refresh, a rollout fetch, a decision write).
+ * (a key refresh, a rollout fetch, a decision write). For tests.
  */
 int gk_core_handle(gk_core *c, const void *req, size_t len, uint8_t **replyp,
     size_t *replylenp) SLUICE_NODISCARD;
+
+/*
+ * Tests: holds the group commit as if one were running (hold), or lets
+ * it go, committing what queued meanwhile on the calling thread.
+ */
+void gk_core_gc_hold(gk_core *c, bool hold);
 
 /* Fills *out for one rollout (borrowing from c: call under c->mtx). */
 void gk_core_gate_status(gk_core *c, gk_ro *ro, Sluice__V1__GateStatus *out,

@@ -58,7 +58,7 @@ main(int argc, char **argv)
 
 	atomic_store(&core->m.ready, 0);
 	gk_api_stop_listening(api);
-	gk_api_close(api); // workers finish the request in hand
+	gk_api_close(api); // the requests in hand are answered first
 	sl_http_close(http);
 	gk_core_close(core);
 	sl_log_notice("main.stop", "stopped cleanly");

@@ -383,3 +383,20 @@ def test_rejections_are_counted_per_reason(cluster, gk, tmp_path):
     assert st["counted"] == 1, st
     with urllib.request.urlopen(gk.http + "/readyz", timeout=10) as r:
         assert r.status == 200
+
+
+def test_key_added_after_start_is_fetched_on_its_first_report(
+        cluster, gk, tmp_path):
+    # gatekeeper fetched the keys at start; this one comes later. Its
+    # first report is refused as unknown_key by the first check, then
+    # the keys are fetched again (aside from the API's callbacks, at most
+    # once a second) and the report is verified and accepted.
+    setup_rollout(cluster, tmp_path, "orders_late")
+    late = cluster.new_key("etl-late", "reporter", "orders*")
+    time.sleep(1.1)  # past the once-a-second bound of key refreshes
+    v, res = report(gk, cluster, "orders_late", key=late, job="late_job",
+                    error_rate=0.001, latency_ms=1)
+    assert v is not None and v["accepted"], res
+    # Not counted as a rejection: the report was accepted in the end.
+    assert 'sluice_gk_reports_rejected_total{reason="unknown_key"} 0' \
+        in gk.metrics()

@@ -312,12 +312,7 @@ queued(gk_core *c)
 static void
 gc_hold(gk_core *c, bool busy)
 {
-	pthread_mutex_lock(&c->gc_mtx);
-	c->gc_busy = busy;
-	if (!busy) {
-		pthread_cond_broadcast(&c->gc_cv);
-	}
-	pthread_mutex_unlock(&c->gc_mtx);
+	gk_core_gc_hold(c, busy);
 }
 
 // s[0..2]: job a's reports 1 and 2, then report 2 again (a replay).
