@@ -241,6 +241,8 @@ struct sluice_client {
 	// updater's bookkeeping; the fields below are under it.
 	pthread_mutex_t smtx;
 	nng_aio        *rx;        // the stream's receive, re-armed by rx_cb
+	nng_aio        *settle;    // timer: wakes the updater when an ack is due
+	bool            settling;  // settle is armed
 	bool            rx_on;     // receives are to be re-armed
 	bool            rx_failed; // the stream ended: move to the next node
 	bool            synced;    // following the stream
@@ -977,6 +979,7 @@ client_unref(sluice_client *c)
 	}
 	free(c->retired);
 	sl_snapshot_unref(atomic_load(&c->cur));
+	nng_aio_free(c->settle); // before the mutexes its callback takes
 	nng_aio_free(c->rx);
 	sl_sock_fini(&c->sub);
 	pthread_mutex_destroy(&c->mtx);
@@ -1345,8 +1348,9 @@ done:
 }
 
 // What a change callback is told once smtx is released.
-typedef struct applied {
-	uint64_t rev; // 0: nothing applied
+typedef struct change_done {
+	uint64_t rev;    // 0: nothing applied
+	bool     settle; // arm the settle timer
 	char     rollout[SLUICE_MAX_NAME];
 } change_done;
 
@@ -1421,6 +1425,10 @@ apply_change(sluice_client *c, Sluice__V1__Change *ch, change_done *out)
 	c->ack_due     = true;
 	c->applied_ms  = mono_ms();
 	out->rev       = ch->revision;
+	if (!c->settling && c->ack_interval_ms != 0) {
+		c->settling = true;
+		out->settle = true;
+	}
 }
 
 // Under smtx.
@@ -1514,6 +1522,19 @@ rx_set(sluice_client *c, bool on)
 	pthread_mutex_unlock(&c->smtx);
 }
 
+// The settle timer went off (or was cancelled at close): the updater
+// sends the ack if the stream stayed quiet, else waits out the rest.
+static void
+settle_cb(void *arg)
+{
+	sluice_client *c = arg;
+
+	pthread_mutex_lock(&c->smtx);
+	c->settling = false;
+	pthread_mutex_unlock(&c->smtx);
+	kick(c);
+}
+
 // Arms the next receive unless the stream is halted. A halt (rx_on
 // cleared, then a cancel) may land between the check and the arming;
 // the second check cancels such a receive itself, so the halt's wait
@@ -1541,7 +1562,8 @@ rx_cb(void *arg)
 	change_done    done;
 	bool           halted;
 
-	done.rev = 0;
+	done.rev    = 0;
+	done.settle = false;
 	pthread_mutex_lock(&c->smtx);
 	if (c->rx_on && msg != NULL) {
 		handle_event(c, nng_msg_body(msg), nng_msg_len(msg), &done);
@@ -1557,6 +1579,13 @@ rx_cb(void *arg)
 	pthread_mutex_unlock(&c->smtx);
 	if (msg != NULL) {
 		nng_msg_free(msg);
+	}
+	if (done.settle) {
+		// The updater sleeps up to its poll interval and would ack
+		// late, in the middle of whatever comes next: nng's timer
+		// thread (one for the process) wakes it when the ack is due
+		// instead of this callback waking it now.
+		nng_sleep_aio(ACK_SETTLE_MS, c->settle);
 	}
 	if (done.rev != 0) {
 		notify(c, done.rev,
@@ -1876,7 +1905,8 @@ sluice_client_open(
 		*cp = c;
 		return (SLUICE_OK);
 	}
-	if (nng_aio_alloc(&c->rx, rx_cb, c) != 0) {
+	if (nng_aio_alloc(&c->rx, rx_cb, c) != 0 ||
+	    nng_aio_alloc(&c->settle, settle_cb, c) != 0) {
 		rv = SLUICE_ENOMEM;
 		goto fail;
 	}
