@@ -586,7 +586,7 @@ main(int argc, char **argv)
 	size_t      off;
 	long        gk_pid  = 0;
 	uint64_t    reports = 4000;
-	unsigned    secs = 20, trials = 20;
+	unsigned    secs = 20, trials = 100;
 	size_t      clients = 100;
 	sl_secret  *admin   = NULL;
 	sl_rpc     *r       = NULL;
