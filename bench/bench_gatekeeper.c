@@ -512,8 +512,10 @@ flip_trials(const char *api, const char *gk, const char *rkey, sl_rpc *r,
 		}
 		deadline = bench_now_ns() + 10000000000ull;
 		pthread_mutex_lock(&f.mtx);
-		while (
-		    atomic_load(&f.done) < f.n && bench_now_ns() < deadline) {
+		// The last callback counts, then stamps t_last_ns under the
+		// lock: wait for the stamp as well as the count.
+		while ((atomic_load(&f.done) < f.n || f.t_last_ns == 0) &&
+		    bench_now_ns() < deadline) {
 			struct timespec ts;
 			clock_gettime(CLOCK_MONOTONIC, &ts);
 			ts.tv_nsec += 50000000L;
@@ -524,7 +526,7 @@ flip_trials(const char *api, const char *gk, const char *rkey, sl_rpc *r,
 			(void) pthread_cond_timedwait(&f.cv, &f.mtx, &ts);
 		}
 		pthread_mutex_unlock(&f.mtx);
-		if (atomic_load(&f.done) < f.n) {
+		if (atomic_load(&f.done) < f.n || f.t_last_ns == 0) {
 			missed++;
 		} else {
 			lat[nlat]   = (double) (f.t_last_ns - t0) / 1e6;
