@@ -33,7 +33,6 @@
 #define MAX_WATCHERS 1000
 #define CHANGE_TIMEOUT_NS 5000000000u
 #define BUF_MAX (1u << 20)
-#define GAP_MS 60u // pause between puts, as bench_flip between flips
 
 typedef struct stream {
 	CURL    *h;
@@ -350,7 +349,7 @@ main(int argc, char **argv)
 		}
 		// Every change is measured on a settled system, like
 		// bench_flip's flips (the watch streams stay open).
-		(void) drive(m, NULL, NULL, bench_now_ns() + GAP_MS * 1000000u,
+		(void) drive(m, NULL, NULL, bench_now_ns() + BENCH_GAP_MS * 1000000u,
 		    never, NULL);
 	}
 	qsort(lat, nlat, sizeof(*lat), bench_cmp_double);

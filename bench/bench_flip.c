@@ -32,7 +32,6 @@
 #define ROLLOUT "bench.fanout"
 #define FLAG "bench.fanout.on"
 #define FLIP_TIMEOUT_MS 10000u
-#define FLIP_GAP_MS 60u // pause between flips (bench_etcd_watch: same)
 
 #define UNCONST(s) ((char *) (uintptr_t) (s))
 
@@ -331,7 +330,7 @@ run(const char *api, sl_rpc *r, const sl_secret *k, size_t n, unsigned flips)
 		// rare events: the clients' acks of this one (sent once their
 		// stream has been quiet for 20 ms) land before the next.
 		// bench_etcd_watch pauses as long between its puts.
-		bench_nap_ms(FLIP_GAP_MS);
+		bench_nap_ms(BENCH_GAP_MS);
 	}
 	qsort(lat, nlat, sizeof(*lat), bench_cmp_double);
 	qsort(commit, flips, sizeof(*commit), bench_cmp_double);

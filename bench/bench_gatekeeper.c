@@ -454,6 +454,13 @@ flip_trials(const char *api, const char *gk, const char *rkey, sl_rpc *r,
 		bool           tripped = false;
 		int            rv;
 
+		// Each trial on a settled system, as in bench_flip (and
+		// bench_etcd_watch): the clients ack a change once their
+		// stream has been quiet for 20 ms, and those acks would
+		// otherwise meet the next trial's writes at flagd.
+		if (t > 0) {
+			bench_nap_ms(BENCH_GAP_MS);
+		}
 		// The same path without gatekeeper, in the same trial: an
 		// operator's write (the promotion back to canary) to the
 		// last of the clients. Its revision is known in advance once

@@ -90,6 +90,15 @@ bench_write_cmd(const char *prog, sl_rpc *r, const sl_secret *k,
 }
 
 /*
+ * Pause between two measured changes (flips, puts, gate trials), the same
+ * in every fan-out bench so that sluice and etcd are compared alike: each
+ * change is measured on a settled system (flips are rare events), and
+ * libsluice's acks, sent once a stream has been quiet for 20 ms, land
+ * between two changes rather than in the next one's fan-out.
+ */
+#define BENCH_GAP_MS 60u
+
+/*
  * A fan times one flip across n clients: set target to the flip's
  * revision and done to 0; each client's change callback counts it once,
  * and the last one records t_last_ns and signals cv (whose clock is
