@@ -19,6 +19,7 @@
 #include "consensus.h"
 #include "codec.h"
 #include "envelope.h"
+#include "sock.h"
 
 // Requests above SL_MAX_REQUEST_BYTES get an ETOOBIG reply; nng drops the
 // connection only above this hard cap, which bounds memory per request.
@@ -30,6 +31,10 @@
 // A forwarded write waits for the leader's answer this long by default:
 // long enough to ride out one leader election.
 #define API_FORWARD_DEFAULT_MS 10000u
+// At close, how long the API's pipes may take to end themselves (sock.c)
+// before the socket is closed: a client still sending ends its pipe at
+// its next request at once; an idle one is waited for this long.
+#define API_PIPES_GRACE_MS 500u
 
 typedef enum {
 	CTX_RECV,
@@ -63,13 +68,13 @@ typedef struct api_ctx {
 } api_ctx;
 
 struct flagd_api {
-	flagd_node  *node;
-	nng_socket   sock;
-	bool         sock_open;
-	nng_listener listener;
-	api_ctx     *ctxs;
-	size_t       nctx;
-	size_t       ncap;
+	flagd_node *node;
+	nng_socket  sock;
+	bool        sock_open;
+	sl_sock     k; // sock once listening: closed through sock.c
+	api_ctx    *ctxs;
+	size_t      nctx;
+	size_t      ncap;
 	// One REQ socket per peer (id and API URL), dialled on first use,
 	// for forwarding. Members come and go at run time: room for twice
 	// the most there can be at once.
@@ -1159,7 +1164,9 @@ flagd_api_open(
 		return (SLUICE_ENOMEM);
 	}
 	a->node = node;
+	sl_sock_init(&a->k);
 	if ((a->ctxs = calloc(ncontexts, sizeof(*a->ctxs))) == NULL) {
+		sl_sock_fini(&a->k);
 		free(a);
 		return (SLUICE_ENOMEM);
 	}
@@ -1188,7 +1195,9 @@ flagd_api_open(
 		c->open = true;
 		a->nctx++;
 	}
-	if ((rv = nng_listen(a->sock, url, &a->listener, 0)) != 0) {
+	// sl_sock_listen closes the socket when it fails.
+	if ((rv = sl_sock_listen(&a->k, a->sock, url)) != 0) {
+		a->sock_open = false;
 		sl_log_err("api.listen", "cannot listen on %s: %s", url,
 		    nng_strerror(rv));
 		rv = SLUICE_EIO;
@@ -1208,8 +1217,11 @@ fail:
 void
 flagd_api_stop_listening(flagd_api *a)
 {
-	if (a != NULL && a->sock_open) {
-		nng_listener_close(a->listener);
+	// Not nng_listener_close(): on nng 1.5.2 closing a pipe while a
+	// request arrives on it can hang every later close (sock.c). New
+	// peers are turned away, live pipes end at their next request.
+	if (a != NULL) {
+		sl_sock_refuse(&a->k);
 	}
 }
 
@@ -1254,8 +1266,10 @@ flagd_api_close(flagd_api *a)
 			nng_ctx_close(a->ctxs[i].ctx);
 		}
 	}
-	if (a->sock_open) {
-		nng_close(a->sock);
+	if (a->k.open) {
+		sl_sock_close(&a->k, API_PIPES_GRACE_MS);
+	} else if (a->sock_open) {
+		nng_close(a->sock); // never listened: no pipe
 	}
 	for (size_t i = 0; a->ctxs != NULL && i < a->ncap; i++) {
 		if (a->ctxs[i].aio != NULL) {
@@ -1269,5 +1283,6 @@ flagd_api_close(flagd_api *a)
 		nng_mtx_free(a->fwd_mtx);
 	}
 	free(a->ctxs);
+	sl_sock_fini(&a->k);
 	free(a);
 }

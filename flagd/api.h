@@ -17,10 +17,18 @@ typedef struct flagd_api flagd_api;
 int flagd_api_open(flagd_api **ap, flagd_node *node, const char *url,
     size_t ncontexts) SLUICE_NODISCARD;
 
-/* Stops receiving new requests (closes the listener). */
+/*
+ * Stops receiving new requests: a peer that connects is turned away, and
+ * a connection ends at its next request (requests in hand can still be
+ * answered on it). The listener is not closed under live connections
+ * (see proto/sock.c).
+ */
 void flagd_api_stop_listening(flagd_api *a);
 
-/* Closes the socket and frees the contexts. NULL is a no-op. */
+/*
+ * Closes the socket (once its connections have ended, at most 0.5 s more
+ * for idle ones) and frees the contexts. NULL is a no-op.
+ */
 void flagd_api_close(flagd_api *a);
 
 /*

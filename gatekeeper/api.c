@@ -17,6 +17,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 
 #include "api.h"
+#include "sock.h"
 
 // The largest request read: a report envelope plus headroom. nng drops a
 // connection that sends more without reading it.
@@ -24,6 +25,10 @@
 // At shutdown, how long replies in flight may take before the socket is
 // closed under them.
 #define API_DRAIN_MS 5000u
+// Then how long pipes may take to end themselves (sock.c) before the
+// socket is closed: a reporter still sending ends its pipe at its next
+// request at once; an idle one is waited for this long.
+#define API_PIPES_GRACE_MS 500u
 
 typedef enum ctx_state {
 	CTX_RECV, /* a receive pending */
@@ -43,7 +48,7 @@ typedef struct actx {
 struct gk_api {
 	gk_core        *core;
 	nng_socket      sock;
-	nng_listener    listener;
+	sl_sock         k; // sock once listening: closed through sock.c
 	bool            sock_open;
 	pthread_mutex_t mtx;
 	pthread_cond_t  cv;
@@ -181,7 +186,9 @@ gk_api_open(gk_api **ap, gk_core *core, const char *url, size_t ncontexts)
 	a->core = core;
 	pthread_mutex_init(&a->mtx, NULL);
 	pthread_cond_init(&a->cv, NULL);
+	sl_sock_init(&a->k);
 	if ((a->w = calloc(ncontexts, sizeof(*a->w))) == NULL) {
+		sl_sock_fini(&a->k);
 		pthread_cond_destroy(&a->cv);
 		pthread_mutex_destroy(&a->mtx);
 		free(a);
@@ -207,7 +214,9 @@ gk_api_open(gk_api **ap, gk_core *core, const char *url, size_t ncontexts)
 		}
 		w->ctx_open = true;
 	}
-	if ((rv = nng_listen(a->sock, url, &a->listener, 0)) != 0) {
+	// sl_sock_listen closes the socket when it fails.
+	if ((rv = sl_sock_listen(&a->k, a->sock, url)) != 0) {
+		a->sock_open = false;
 		sl_log_err("api.listen", "cannot listen on %s: %s", url,
 		    nng_strerror(rv));
 		rv = SLUICE_EIO;
@@ -230,8 +239,11 @@ fail:
 void
 gk_api_stop_listening(gk_api *a)
 {
-	if (a != NULL && a->sock_open) {
-		nng_listener_close(a->listener);
+	// Not nng_listener_close(): on nng 1.5.2 closing a pipe while a
+	// request arrives on it can hang every later close (sock.c). New
+	// peers are turned away, live pipes end at their next request.
+	if (a != NULL) {
+		sl_sock_refuse(&a->k);
 	}
 }
 
@@ -276,10 +288,13 @@ gk_api_close(gk_api *a)
 			nng_aio_free(a->w[i].aio); // waits for its callback
 		}
 	}
-	if (a->sock_open) {
-		nng_close(a->sock);
+	if (a->k.open) {
+		sl_sock_close(&a->k, API_PIPES_GRACE_MS);
+	} else if (a->sock_open) {
+		nng_close(a->sock); // never listened: no pipe
 	}
 	free(a->w);
+	sl_sock_fini(&a->k);
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->mtx);
 	free(a);

@@ -18,13 +18,18 @@ typedef struct gk_api gk_api;
 int gk_api_open(gk_api **ap, gk_core *core, const char *url,
     size_t ncontexts) SLUICE_NODISCARD;
 
-/* Stops accepting connections (closes the listener). */
+/*
+ * Stops accepting: a peer that connects is turned away, and a connection
+ * ends at its next request (requests in hand are still answered on it).
+ * The listener is not closed under live connections (see proto/sock.c).
+ */
 void gk_api_stop_listening(gk_api *a);
 
 /*
  * Lets the requests in hand be answered (their replies sent; at most
  * 5 s for replies a peer does not read) while receiving no more, closes
- * the contexts, waits until no callback runs, then closes the socket.
+ * the contexts, waits until no callback runs, then closes the socket
+ * once its connections have ended (at most 0.5 s more for idle ones).
  * NULL is a no-op.
  */
 void gk_api_close(gk_api *a);
