@@ -118,36 +118,36 @@ sl_sock_fini(sl_sock *k)
 	pthread_mutex_destroy(&k->mtx);
 }
 
-int
-sl_sock_dial(sl_sock *k, nng_socket s, const char *url)
+// Dials or listens on url with s, which k takes over (closed on failure).
+static int
+sock_start(sl_sock *k, nng_socket s, const char *url, bool listening)
 {
 	int rv;
 
-	if ((rv = sock_notify(k, s)) != 0 ||
-	    (rv = nng_dial(s, url, &k->d, 0)) != 0) {
+	if ((rv = sock_notify(k, s)) == 0) {
+		rv = listening ? nng_listen(s, url, &k->l, 0)
+		               : nng_dial(s, url, &k->d, 0);
+	}
+	if (rv != 0) {
 		nng_close(s);
 		return (rv);
 	}
 	k->s         = s;
-	k->listening = false;
+	k->listening = listening;
 	k->open      = true;
 	return (0);
 }
 
 int
+sl_sock_dial(sl_sock *k, nng_socket s, const char *url)
+{
+	return (sock_start(k, s, url, false));
+}
+
+int
 sl_sock_listen(sl_sock *k, nng_socket s, const char *url)
 {
-	int rv;
-
-	if ((rv = sock_notify(k, s)) != 0 ||
-	    (rv = nng_listen(s, url, &k->l, 0)) != 0) {
-		nng_close(s);
-		return (rv);
-	}
-	k->s         = s;
-	k->listening = true;
-	k->open      = true;
-	return (0);
+	return (sock_start(k, s, url, true));
 }
 
 void
