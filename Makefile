@@ -137,7 +137,16 @@ $(GEN_OBJ): $(GEN_C) $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_GEN) -c $< -o $@
 
-$(B)/obj/%.o: %.c $(GEN_H)
+# The dependency files name headers by path, so a header that moves
+# (same name, another directory) would leave objects compiled against the
+# old one: every object also depends on the list of headers, a file
+# rewritten only when a header is added, moved or removed.
+HDR_LIST := $(B)/headers.list
+HDR_NOW  := $(sort $(filter-out build/%,$(wildcard */*.h */*/*.h */*/*/*.h)))
+$(shell mkdir -p $(B) && (echo '$(HDR_NOW)' | cmp -s - $(HDR_LIST) || \
+	echo '$(HDR_NOW)' > $(HDR_LIST)))
+
+$(B)/obj/%.o: %.c $(GEN_H) $(HDR_LIST)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
