@@ -252,7 +252,6 @@ run(const char *api, sl_rpc *r, const sl_secret *k, size_t n, unsigned flips)
 	rss1   = rss_mib();
 
 	for (unsigned i = 0; i < flips; i++) {
-		struct timespec ts;
 		uint64_t        tw;
 		uint64_t        got  = 0;
 		uint64_t        base = sluice_client_revision(cs[0]) > rev
@@ -295,18 +294,7 @@ run(const char *api, sl_rpc *r, const sl_secret *k, size_t n, unsigned flips)
 			}
 			pthread_mutex_unlock(&f.mtx);
 		}
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += FLIP_TIMEOUT_MS / 1000;
-		pthread_mutex_lock(&f.mtx);
-		// The last callback counts, then takes the lock to stamp
-		// t_last_ns: wait for the stamp too, not just the count.
-		while (atomic_load(&f.done) < n || f.t_last_ns < tw) {
-			if (pthread_cond_timedwait(&f.cv, &f.mtx, &ts) != 0) {
-				break;
-			}
-		}
-		pthread_mutex_unlock(&f.mtx);
-		if (atomic_load(&f.done) < n || f.t_last_ns < tw) {
+		if (!bench_fan_wait(&f, tw, FLIP_TIMEOUT_MS)) {
 			stuck++;
 		} else {
 			first[nlat] =

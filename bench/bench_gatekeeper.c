@@ -517,23 +517,7 @@ flip_trials(const char *api, const char *gk, const char *rkey, sl_rpc *r,
 			atomic_store(&f.target, 0);
 			continue;
 		}
-		deadline = bench_now_ns() + 10000000000ull;
-		pthread_mutex_lock(&f.mtx);
-		// The last callback counts, then stamps t_last_ns under the
-		// lock: wait for the stamp as well as the count.
-		while ((atomic_load(&f.done) < f.n || f.t_last_ns == 0) &&
-		    bench_now_ns() < deadline) {
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_nsec += 50000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			(void) pthread_cond_timedwait(&f.cv, &f.mtx, &ts);
-		}
-		pthread_mutex_unlock(&f.mtx);
-		if (atomic_load(&f.done) < f.n || f.t_last_ns == 0) {
+		if (!bench_fan_wait(&f, t0, 10000)) {
 			missed++;
 		} else {
 			lat[nlat]   = (double) (f.t_last_ns - t0) / 1e6;

@@ -11,6 +11,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,6 +166,34 @@ bench_fan_change_cb(void *arg, uint64_t rev, const char *rollout)
 		pthread_cond_broadcast(&f->cv);
 		pthread_mutex_unlock(&f->mtx);
 	}
+}
+
+/*
+ * Waits up to timeout_ms until every client is counted and the last one
+ * has stamped t_last_ns at or after since_ns (the last callback counts,
+ * then takes the lock to stamp: the count alone may run ahead of the
+ * stamp). Returns whether it got there.
+ */
+static inline bool
+bench_fan_wait(bench_fan *f, uint64_t since_ns, unsigned timeout_ms)
+{
+	struct timespec ts;
+	bool            ok;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&f->mtx);
+	while (!(ok = atomic_load(&f->done) >= f->n &&
+	             f->t_last_ns >= since_ns) &&
+	    pthread_cond_timedwait(&f->cv, &f->mtx, &ts) == 0) { }
+	ok = atomic_load(&f->done) >= f->n && f->t_last_ns >= since_ns;
+	pthread_mutex_unlock(&f->mtx);
+	return (ok);
 }
 
 /*
